@@ -1,0 +1,90 @@
+"""Batches for Keras: from the feature cache (fast) or from the prepared images (uncached path)."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from workbook.images import read_prepared
+
+
+class _Shuffled(keras.utils.PyDataset):
+    """Batches of `n` samples, reshuffled every epoch from (seed, epoch): the order is reproducible."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
+        self.epoch = 0
+        self._order()
+
+    def _order(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        self.mirror = rng.random(self.n) < 0.5  # used by subclasses that hold mirrored views
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._order()
+
+    def rows(self, i: int) -> np.ndarray:
+        # sorted: memory-mapped reads run forward through the file
+        return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+
+
+class CachedBatches(_Shuffled):
+    """Cached arrays (one per model input) with labels.
+
+    With `mirrored` (the same arrays for the mirrored images), each epoch takes every image once,
+    mirrored or not with probability 1/2: a random horizontal flip, read from the cache.
+    """
+
+    def __init__(self, inputs: list[np.ndarray], y: np.ndarray, batch_size: int, seed: int,
+                 shuffle: bool = True, mirrored: list[np.ndarray] | None = None,
+                 rows: np.ndarray | None = None):
+        self.inputs, self.mirrored, self.y = inputs, mirrored, np.asarray(y)
+        self.subset = np.arange(len(self.y)) if rows is None else np.asarray(rows)
+        super().__init__(len(self.subset), batch_size, seed, shuffle)
+
+    def __getitem__(self, i: int):
+        picks = self.rows(i)
+        rows = self.subset[picks]
+        if self.mirrored is None:
+            xs = [np.asarray(a[rows], dtype=np.float32) for a in self.inputs]
+        else:
+            flip = self.mirror[picks]
+            xs = []
+            for a, m in zip(self.inputs, self.mirrored):
+                x = np.empty((len(rows), *a.shape[1:]), dtype=np.float32)
+                x[~flip] = a[rows[~flip]]
+                x[flip] = m[rows[flip]]
+                xs.append(x)
+        return (tuple(xs) if len(xs) > 1 else xs[0]), self.y[rows]
+
+
+class ImageBatches(_Shuffled):
+    """Prepared images as float32 pixels (0..255), for the uncached path and for TFLite runs."""
+
+    def __init__(self, files: list[str], y: np.ndarray, batch_size: int, seed: int, shuffle: bool = True):
+        self.files, self.y = list(files), np.asarray(y)
+        super().__init__(len(self.files), batch_size, seed, shuffle)
+
+    def __getitem__(self, i: int):
+        rows = self.rows(i)
+        return read_prepared([self.files[r] for r in rows]).astype(np.float32), self.y[rows]
+
+
+def predict(model: keras.Model, batches: keras.utils.PyDataset) -> np.ndarray:
+    """Model outputs for every sample of an unshuffled PyDataset, in order."""
+    import tensorflow as tf
+
+    run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    out = []
+    for i in range(len(batches)):
+        x, _ = batches[i]
+        out.append(run(x).numpy())
+    return np.concatenate(out)

@@ -1,0 +1,143 @@
+"""The feature cache: the frozen trunk's outputs, computed once per image, stored as .npy files.
+
+For each split the cache holds the cut tensors (what fine-tuning starts from) and the pooled
+1280-vector of the pretrained base (what head training and the tuner start from). With
+`train.augment: flip` it also holds the same for every train image mirrored ("train_flip").
+Files are streamed to disk batch by batch and read back memory-mapped, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workbook.atomic import atomic_path, write_json
+from workbook.images import read_prepared
+from workbook.model import POOLED, Split, preprocessing
+from workbook.progress import progress
+
+META = "cache.json"
+
+
+def fingerprint(files: list[str]) -> str:
+    """Identifies the image list (order included) a cache was computed from."""
+    return hashlib.md5("\n".join(Path(f).name for f in files).encode()).hexdigest()
+
+
+def extractor(split: Split):
+    """A compiled function: raw pixels (0..255) -> [cut tensors..., pooled base output]."""
+    import keras
+    import tensorflow as tf
+
+    pixels = keras.Input(split.base.input.shape[1:])
+    x = preprocessing()(pixels)
+    cut = split.trunk(x, training=False)
+    cut = cut if isinstance(cut, list) else [cut]
+    pooled = keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))
+    model = keras.Model(pixels, [*cut, pooled])
+    return tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+
+
+class _NpyWriter:
+    """Appends batches to an .npy file of known final shape without holding it in memory."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: str):
+        self.f = open(path, "wb")
+        self.dtype = np.dtype(dtype)
+        np.lib.format.write_array_header_2_0(
+            self.f, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape})
+
+    def write(self, batch: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(batch, dtype=self.dtype).tobytes())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _batches(files: list[str], batch_size: int):
+    """Decoded image batches, read one batch ahead on a second thread while the model runs."""
+    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read_prepared, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            batch = pending.result()
+            pending = pool.submit(read_prepared, chunks[i + 1]) if i + 1 < len(chunks) else None
+            yield batch
+
+
+def write_cache(split: Split, sets: dict[str, list[str]], out_dir: Path, batch_size: int,
+                dtype: str, flip: bool) -> dict:
+    """Compute the cache for every image set (e.g. train, val) into out_dir; return its metadata.
+
+    With `flip`, the train images are also run mirrored ("train_flip"), from the same decode.
+    """
+    run = extractor(split)
+    names = [*split.cut, POOLED]
+    shapes = [*split.cut_shapes, (int(split.base.output.shape[-1]),)]
+    meta = {"image_size": int(split.base.input.shape[1]), "fine_tune_at": split.fine_tune_at,
+            "cut": split.cut, "shapes": {n: list(s) for n, s in zip(names, shapes)}, "dtype": dtype,
+            "sets": {}}
+    total = sum(len(files) * (2 if flip and name == "train" else 1) for name, files in sets.items())
+    with atomic_path(out_dir) as tmp, progress(total=total, desc="feature cache", unit="img") as bar:
+        tmp.mkdir()
+        for set_name, files in sets.items():
+            views = [set_name] + (["train_flip"] if flip and set_name == "train" else [])
+            writers = {v: [_NpyWriter(tmp / f"{v}.{n}.npy", (len(files), *s), dtype if n != POOLED else "float32")
+                           for n, s in zip(names, shapes)] for v in views}
+            for batch in _batches(files, batch_size):
+                for view in views:
+                    pixels = batch[:, :, ::-1, :] if view == "train_flip" else batch
+                    for w, out in zip(writers[view], run(pixels.astype(np.float32))):
+                        w.write(out.numpy())
+                    bar.update(len(batch))
+            for view in views:
+                for w in writers[view]:
+                    w.close()
+                meta["sets"][view] = {"count": len(files), "fingerprint": fingerprint(files)}
+        write_json(tmp / META, meta)
+    return meta
+
+
+@dataclass
+class Cache:
+    """Read access to a cache folder; arrays are memory-mapped."""
+
+    folder: Path
+    meta: dict
+
+    @classmethod
+    def open(cls, folder: Path) -> "Cache":
+        try:
+            meta = json.loads((folder / META).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{folder}: no feature cache here; run the features stage "
+                                    "(dvc repro features)") from None
+        return cls(folder, meta)
+
+    def check(self, set_name: str, files: list[str]) -> None:
+        """Fail loudly when the cache was computed from other images than `files`."""
+        info = self.meta["sets"].get(set_name)
+        if info is None or info["fingerprint"] != fingerprint(files):
+            raise ValueError(f"{self.folder}: the cached '{set_name}' set was computed from other images "
+                             "than data/prepared holds now; run dvc repro to refresh it")
+
+    def has(self, set_name: str) -> bool:
+        return set_name in self.meta["sets"]
+
+    def _load(self, set_name: str, name: str) -> np.ndarray:
+        return np.load(self.folder / f"{set_name}.{name}.npy", mmap_mode="r")
+
+    def cut(self, set_name: str) -> list[np.ndarray]:
+        return [self._load(set_name, n) for n in self.meta["cut"]]
+
+    def pooled(self, set_name: str) -> np.ndarray:
+        return np.asarray(self._load(set_name, POOLED))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.glob("*.npy"))

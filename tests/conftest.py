@@ -1,0 +1,118 @@
+"""Shared fixtures: tiny folder sets built on the fly and throwaway copies of the repository.
+
+Nothing here needs the network or ../shared: images are drawn, weights are random.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+# What a fresh clone holds that the pipeline needs (the rest is built by it).
+TRACKED = ["params.yaml", "dvc.yaml", "data.dvc", "notebooks", "src", ".dvc/config", ".dvcignore"]
+
+
+def draw(label: int, seed: int, size: int = 40, mode: str = "RGB") -> Image.Image:
+    """A picture a small network can tell apart by class: a class-coloured bar on noise."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+    colour = np.array([(255, 40, 40), (40, 220, 40), (40, 40, 255), (230, 230, 40)][label % 4], np.uint8)
+    w = max(2, size // 4)
+    if label % 2:
+        a[:, (label * w) % (size - w):(label * w) % (size - w) + w] = colour
+    else:
+        a[(label * w) % (size - w):(label * w) % (size - w) + w, :] = colour
+    return Image.fromarray(a).convert(mode)
+
+
+def make_folder_set(root: Path, classes=("ant", "bee", "cat"), train: int = 6, val: int = 3,
+                    grayscale: int = 1, corrupt: bool = True) -> Path:
+    """train/<class>/ and val/<class>/ of drawn JPEGs; some grayscale; one corrupt file in val."""
+    for split, n in (("train", train), ("val", val)):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                mode = "L" if i < grayscale else "RGB"
+                draw(c, hash((split, name, i)) % 2**32, mode=mode).save(folder / f"{name}_{i}.jpg")
+    if corrupt:
+        (root / "val" / classes[0] / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+@pytest.fixture
+def folder_set(tmp_path) -> Path:
+    return make_folder_set(tmp_path / "images")
+
+
+def tiny_params(source: Path, **changes) -> dict:
+    """params.yaml for a run of seconds: random weights, 32 px, few trials and epochs."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(source=str(source), checksum=None, image_size=32)
+    params["model"]["weights"] = "none"
+    params["features"]["batch_size"] = 16
+    params["tune"].update(trials=2, epochs=1, holdout=0.25)
+    params["train"].update(epochs=1, batch_size=8)
+    params["finetune"]["epochs"] = 1
+    params["evaluate"]["baseline_weights"] = "none"
+    params["quantize"].update(representative_samples=4, latency_runs=3, max_threads=2)
+    for dotted, value in changes.items():
+        group, _, key = dotted.rpartition(".")
+        (params[group] if group else params)[key] = value
+    return params
+
+
+class Repo:
+    """A throwaway copy of the repository, as a fresh clone would have it, to run DVC in."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def write_params(self, params: dict) -> None:
+        (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(self.root / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        proc = subprocess.run(args, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return proc
+
+    def dvc(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return self.run(sys.executable, "-m", "dvc", *args, **kwargs)
+
+
+def copy_repo(dest: Path) -> Repo:
+    dest.mkdir(parents=True)
+    for item in TRACKED:
+        src = REPO / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            (dest / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / item)
+    repo = Repo(dest)
+    repo.run("git", "init", "-q")
+    repo.run("git", "config", "user.email", "test@example.com")
+    repo.run("git", "config", "user.name", "test")
+    (dest / ".gitignore").write_text((REPO / ".gitignore").read_text())
+    (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
+    repo.run("git", "add", "-A")
+    repo.run("git", "commit", "-qm", "copy")
+    return repo
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Repo:
+    return copy_repo(tmp_path / "repo")

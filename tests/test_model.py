@@ -1,0 +1,128 @@
+"""The network and its cut: the feature cache changes nothing but the speed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from workbook import features, model  # noqa: E402
+from workbook.batches import CachedBatches, predict  # noqa: E402
+from workbook.params import BASE_LAYERS, ParamError  # noqa: E402
+from workbook.training import compile_classifier, seed_everything  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def base():
+    seed_everything(0)
+    return model.build_base(64, "none")
+
+
+def random_bn_statistics(base, seed=0):
+    """Random-init BatchNorm has mean 0, variance 1: give it real-looking statistics so that a
+    cut that skipped or repeated a BatchNorm would show."""
+    rng = np.random.default_rng(seed)
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
+                               rng.normal(0, 0.2, m.shape), rng.uniform(0.5, 2.0, v.shape)])
+
+
+def test_layer_count_constant_matches_keras(base):
+    assert len(base.layers) == BASE_LAYERS
+
+
+def test_cut_at_130_is_the_residual_input_and_the_depthwise_output(base):
+    assert model.cut_layer_names(base, 130) == ["block_13_project_BN", "block_14_depthwise_BN"]
+
+
+@pytest.mark.parametrize("fine_tune_at", [130, 100])
+def test_logits_from_cached_tensors_equal_logits_from_pixels(base, fine_tune_at, tmp_path):
+    """The exactness proof: cache the cut tensors (float32), run the rest, compare with pixels."""
+    random_bn_statistics(base)
+    head = model.build_head(5, 16, 0.2, seed=1)
+    split = model.split_base(base, fine_tune_at)
+    images = np.random.default_rng(fine_tune_at).integers(0, 256, (12, 64, 64, 3)).astype(np.uint8)
+    files = []
+    from PIL import Image
+    for i, a in enumerate(images):
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(a).save(files[-1])
+    features.write_cache(split, {"val": files}, tmp_path / "cache", 5, "float32", flip=False)
+    cache = features.Cache.open(tmp_path / "cache")
+    top = model.build_top_classifier(split, head)
+    cached = predict(top, CachedBatches(cache.cut("val"), np.zeros(12, int), 5, 0, shuffle=False))
+    direct = model.logits_from_pixels(base, head, images)
+    np.testing.assert_allclose(cached, direct, rtol=1e-4, atol=1e-4)
+    pooled = head(cache.pooled("val")).numpy()
+    np.testing.assert_allclose(pooled, direct, rtol=1e-4, atol=1e-4)
+
+
+def test_a_float16_cache_stays_close(base, tmp_path):
+    random_bn_statistics(base, seed=3)
+    head = model.build_head(5, 16, 0.0, seed=1)
+    split = model.split_base(base, 130)
+    images = np.random.default_rng(5).integers(0, 256, (6, 64, 64, 3)).astype(np.uint8)
+    from PIL import Image
+    files = [str(tmp_path / f"{i}.png") for i in range(6)]
+    for f, a in zip(files, images):
+        Image.fromarray(a).save(f)
+    features.write_cache(split, {"val": files}, tmp_path / "c16", 4, "float16", flip=False)
+    top = model.build_top_classifier(split, head)
+    cached = predict(top, CachedBatches(features.Cache.open(tmp_path / "c16").cut("val"), np.zeros(6, int), 4, 0,
+                                        shuffle=False))
+    direct = model.logits_from_pixels(base, head, images)
+    assert np.abs(cached - direct).max() < 2e-2 * max(1.0, np.abs(direct).max())
+
+
+def test_mirrored_views_are_the_trunk_of_mirrored_images(base, tmp_path):
+    split = model.split_base(base, 130)
+    images = np.random.default_rng(2).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    from PIL import Image
+    files = [str(tmp_path / f"{i}.png") for i in range(4)]
+    for f, a in zip(files, images):
+        Image.fromarray(a).save(f)
+    features.write_cache(split, {"train": files, "val": files}, tmp_path / "c", 3, "float32", flip=True)
+    cache = features.Cache.open(tmp_path / "c")
+    run = features.extractor(split)
+    expected = run(images[:, :, ::-1, :].astype(np.float32))
+    for got, want in zip(cache.cut("train_flip") + [cache.pooled("train_flip")], expected):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="computed from other images"):
+        cache.check("train", files[::-1])
+
+
+def test_fine_tuning_keeps_batchnorm_statistics_and_trains_its_scale(base):
+    """BatchNorm in inference mode on both paths: moving statistics fixed, gamma learning."""
+    seed_everything(0)
+    head = model.build_head(3, 8, 0.0, seed=0)
+    model.set_fine_tuning(base, 130)
+    bn = base.get_layer("block_15_expand_BN")
+    split = model.split_base(base, 130)
+    x = [np.random.default_rng(0).normal(size=(8, *s)).astype("float32") for s in split.cut_shapes]
+    y = np.arange(8) % 3
+    for build, inputs in ((lambda: model.build_top_classifier(split, head), x),
+                          (lambda: model.build_classifier(base, head, 64, softmax=False, trainable=True),
+                           np.random.default_rng(1).uniform(0, 255, (8, 64, 64, 3)).astype("float32"))):
+        mean, gamma = bn.moving_mean.numpy().copy(), bn.gamma.numpy().copy()
+        m = compile_classifier(build(), 1e-2)
+        m.fit(inputs, y, epochs=1, batch_size=4, verbose=0)
+        assert np.array_equal(mean, bn.moving_mean.numpy())
+        assert not np.array_equal(gamma, bn.gamma.numpy())
+    model.set_fine_tuning(base, None)
+
+
+def test_fine_tune_at_out_of_range_is_a_param_error(base):
+    with pytest.raises(ParamError, match="finetune.fine_tune_at"):
+        model.split_base(base, len(base.layers))
+
+
+def test_weights_that_do_not_fit_are_a_param_error(tmp_path):
+    import h5py
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"Conv1", b"Conv_1"])
+    with pytest.raises(ParamError, match="model.weights"):
+        model.build_base(64, str(path))

@@ -1,0 +1,153 @@
+"""params.yaml is read one way, checked before any work, and errors name the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from workbook.params import BASE_LAYERS, ParamError, keys, load_params
+
+from conftest import REPO
+
+# A wrong type and an out-of-range (or not allowed) value for every key.
+BAD = {
+    "seed": ("x", -1),
+    "data.source": (5, "/no/such/folder"),
+    "data.checksum": (123, "md5:xyz"),
+    "data.image_size": ("big", 16),
+    "model.weights": (3, "weights.bin"),
+    "features.batch_size": (1.5, 0),
+    "features.dtype": (16, "int8"),
+    "tune.trials": ("ten", 0),
+    "tune.lr_min": ("small", -1e-3),
+    "tune.lr_max": ([1], 2.0),
+    "tune.epochs": (None, 0),
+    "tune.holdout": ("some", 1.0),
+    "train.epochs": (2.5, 0),
+    "train.batch_size": (True, 0),
+    "train.dense_units": ("64", 0),
+    "train.dropout": ("0.2", 1.0),
+    "train.augment": (1, "mirror"),
+    "train.rotation": ("x", 0.9),
+    "train.distribute": (None, "multiworker"),
+    "finetune.fine_tune_at": (1.5, 0),
+    "finetune.lr_factor": ("x", 0),
+    "finetune.epochs": ("3", -1),
+    "evaluate.baseline_weights": (0, "top.bin"),
+    "evaluate.mistakes": ("all", -1),
+    "quantize.representative_samples": (3.0, 0),
+    "quantize.io_dtype": (8, "float16"),
+    "quantize.latency_runs": ("many", 0),
+    "quantize.max_threads": (2.0, 0),
+}
+
+
+def write(tmp_path, changes: dict | None = None, raw: str | None = None):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["source"] = str(tmp_path)  # an existing folder: no network, no ../shared
+    params["model"]["weights"] = "none"
+    params["evaluate"]["baseline_weights"] = "none"
+    for dotted, value in (changes or {}).items():
+        group, _, key = dotted.rpartition(".")
+        (params[group] if group else params)[key] = value
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    path = tmp_path / "params.yaml"
+    path.write_text(raw if raw is not None else yaml.safe_dump(params))
+    return path
+
+
+def test_every_key_has_bad_values_in_this_test():
+    assert sorted(BAD) == sorted(keys())
+
+
+def test_defaults_load(tmp_path):
+    p = load_params(write(tmp_path))
+    assert p.data.image_size == 160 and p.finetune.fine_tune_at == 130 and p.train.epochs == 3
+
+
+@pytest.mark.parametrize("dotted", sorted(BAD))
+@pytest.mark.parametrize("which", ["wrong type", "out of range"])
+def test_bad_value_is_rejected_naming_the_key(tmp_path, dotted, which):
+    value = BAD[dotted][0 if which == "wrong type" else 1]
+    with pytest.raises(ParamError) as e:
+        load_params(write(tmp_path, {dotted: value}))
+    message = str(e.value)
+    assert dotted in message and "\n" not in message
+
+
+def test_unknown_key_suggests_the_closest(tmp_path):
+    params = yaml.safe_load(write(tmp_path).read_text())
+    params["train"]["epoch"] = params["train"].pop("epochs")
+    with pytest.raises(ParamError, match=r"unknown key train\.epoch; did you mean train\.epochs\?"):
+        load_params(write(tmp_path, raw=yaml.safe_dump(params)))
+
+
+def test_missing_key_is_named(tmp_path):
+    params = yaml.safe_load(write(tmp_path).read_text())
+    del params["tune"]["trials"]
+    with pytest.raises(ParamError, match=r"tune\.trials is missing"):
+        load_params(write(tmp_path, raw=yaml.safe_dump(params)))
+
+
+def test_lr_range_must_be_ordered(tmp_path):
+    with pytest.raises(ParamError, match=r"tune\.lr_min .* must be below tune\.lr_max"):
+        load_params(write(tmp_path, {"tune.lr_min": 0.1, "tune.lr_max": 0.01}))
+
+
+def test_fine_tune_at_is_checked_against_the_layer_count(tmp_path):
+    with pytest.raises(ParamError, match=f"must be below {BASE_LAYERS}, the number of base layers"):
+        load_params(write(tmp_path, {"finetune.fine_tune_at": BASE_LAYERS}))
+    assert load_params(write(tmp_path, {"finetune.fine_tune_at": BASE_LAYERS - 1})).finetune.fine_tune_at == 153
+
+
+def _fake_h5(path, layers):
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in layers])
+    return path
+
+
+def test_weights_file_must_exist_and_fit(tmp_path):
+    with pytest.raises(ParamError, match=r"model\.weights .* no such file"):
+        load_params(write(tmp_path, {"model.weights": str(tmp_path / "missing.h5")}))
+    top = _fake_h5(tmp_path / "top.h5", ["input_1", "Conv1", "bn_Conv1", "Conv_1", "Logits"])
+    no_top = _fake_h5(tmp_path / "no_top.h5", ["input_1", "Conv1", "bn_Conv1", "Conv_1", "out_relu"])
+    other = _fake_h5(tmp_path / "other.h5", ["dense", "dense_1"])
+    with pytest.raises(ParamError, match=r"model\.weights .* with-top"):
+        load_params(write(tmp_path, {"model.weights": str(top)}))
+    with pytest.raises(ParamError, match=r"evaluate\.baseline_weights .*no-top"):
+        load_params(write(tmp_path, {"evaluate.baseline_weights": str(no_top)}))
+    with pytest.raises(ParamError, match=r"model\.weights .* does not hold MobileNetV2"):
+        load_params(write(tmp_path, {"model.weights": str(other)}))
+    p = load_params(write(tmp_path, {"model.weights": str(no_top), "evaluate.baseline_weights": str(top)}))
+    assert p.model.weights == str(no_top)
+
+
+def test_archive_source_must_be_an_archive(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ParamError, match=r"data\.source .* archive"):
+        load_params(write(tmp_path, {"data.source": str(tmp_path / "notes.txt")}))
+
+
+def test_notebook_overrides_apply_and_are_checked(tmp_path):
+    path = write(tmp_path)
+    assert load_params(path, data_image_size=96).data.image_size == 96
+    assert load_params(path, data_checksum="None").data.checksum is None
+    with pytest.raises(ParamError, match=r"data\.image_size"):
+        load_params(path, data_image_size=-5)
+    with pytest.raises(ParamError, match="not a params.yaml key"):
+        load_params(path, data_imagesize=96)
+
+
+def test_check_command_prints_one_line_naming_the_key(tmp_path):
+    write(tmp_path, {"data.image_size": -5})
+    proc = subprocess.run([sys.executable, "-m", "workbook", "check", "data"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "data.image_size = -5" in lines[0]
+    assert not (tmp_path / "reports").exists()  # nothing written before the check passed
