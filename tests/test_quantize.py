@@ -1,0 +1,199 @@
+"""The quantize stage on a tiny random-init MobileNetV2 (32 px, 3 classes): conversion to float32 and
+full-integer int8 with integer I/O, both run by LiteRT, and the numbers the report is built from."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbook import quantize
+from workbook.classify import TFLiteClassifier, metadata_names, ops
+
+from conftest import draw
+
+SIZE, CLASSES = 32, 3
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> pd.DataFrame:
+    """A manifest of prepared PNGs (train and val), as load_manifest returns it."""
+    folder = tmp_path_factory.mktemp("prepared")
+    rows = []
+    for split, n in (("train", 4), ("val", 2)):
+        for c in range(CLASSES):
+            for i in range(n):
+                f = folder / f"{split}_{c}_{i}.png"
+                draw(c, hash((split, c, i)) % 2**32, size=SIZE).save(f)
+                rows.append({"split": split, "label": f"c{c}", "file": str(f), "y": c})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def keras_model():
+    from workbook.model import build_base, build_classifier, build_head
+
+    return build_classifier(build_base(SIZE, "none"), build_head(CLASSES, 8, 0.0, seed=0), SIZE)
+
+
+@pytest.fixture(scope="module")
+def tflite(tmp_path_factory, keras_model, prepared) -> dict:
+    """float32, int8 with uint8 I/O and int8 with int8 I/O, written as the stage writes them."""
+    folder = tmp_path_factory.mktemp("models")
+    calibration = quantize.representative_files(prepared, 4, seed=0)
+    paths = {"float32": folder / "float.tflite", "uint8": folder / "int8_u.tflite", "int8": folder / "int8_s.tflite"}
+    quantize.write_model(paths["float32"], quantize.float_tflite(keras_model))
+    for io in ("uint8", "int8"):
+        quantize.write_model(paths[io], quantize.int8_tflite(keras_model, calibration, io))
+    return paths
+
+
+def val_pixels(prepared) -> np.ndarray:
+    from workbook.images import read_prepared
+
+    return read_prepared(list(prepared[prepared.split == "val"].file))
+
+
+def test_representative_files_are_train_images_drawn_reproducibly(prepared):
+    a = quantize.representative_files(prepared, 5, seed=3)
+    assert a == quantize.representative_files(prepared, 5, seed=3)
+    assert a != quantize.representative_files(prepared, 5, seed=4)
+    train = set(prepared[prepared.split == "train"].file)
+    assert len(set(a)) == 5 and set(a) <= train
+    assert set(quantize.representative_files(prepared, 1000, seed=3)) == train  # capped at what there is
+
+
+def test_representative_dataset_feeds_float_pixels_one_at_a_time(prepared):
+    files = quantize.representative_files(prepared, 3, seed=0)
+    batches = list(quantize.representative_dataset(files)())
+    assert len(batches) == 3
+    (x,) = batches[0]
+    assert x.shape == (1, SIZE, SIZE, 3) and x.dtype == np.float32 and x.max() > 1.0  # 0..255, not -1..1
+
+
+@pytest.mark.parametrize("io", ["uint8", "int8"])
+def test_int8_model_is_full_integer_with_integer_io(tflite, io):
+    clf = TFLiteClassifier(tflite[io])
+    assert clf.input_dtype == io and clf.output_dtype == io
+    assert clf.image_size == SIZE and clf.classes == CLASSES
+    # every op between the integer input and output computes in int8
+    assert {op.dtype for op in ops(tflite[io])} <= {"int8", io}
+    assert tflite[io].stat().st_size < tflite["float32"].stat().st_size / 2.5
+    pixels = np.arange(256, dtype=np.float32)
+    scale = clf.input["quantization"][0]
+    back = (clf.quantized_input(pixels).astype(np.float32) - clf.input["quantization"][1]) * scale
+    assert np.abs(back - pixels).max() <= scale / 2 + 1e-4
+
+
+def test_float_model_keeps_float_io(tflite):
+    clf = TFLiteClassifier(tflite["float32"])
+    assert clf.input_dtype == "float32" and clf.output_dtype == "float32"
+
+
+@pytest.mark.parametrize("name", ["float32", "uint8", "int8"])
+def test_every_model_gives_probabilities_batched_or_not(tflite, prepared, name):
+    pixels = val_pixels(prepared)
+    clf = TFLiteClassifier(tflite[name])
+    probs = clf.probabilities(pixels, batch_size=4)
+    assert probs.shape == (len(pixels), CLASSES) and probs.dtype == np.float32
+    assert (probs >= 0).all() and np.allclose(probs.sum(axis=1), 1.0, atol=CLASSES / 256 + 1e-5)
+    assert np.allclose(probs, clf.probabilities(pixels, batch_size=1), atol=1e-6)
+
+
+def test_val_probabilities_runs_every_model_on_every_file(tflite, prepared, keras_model):
+    files = list(prepared[prepared.split == "val"].file)
+    probs = quantize.val_probabilities({"float32": tflite["float32"], "int8": tflite["uint8"]}, files, chunk=4)
+    assert set(probs) == {"float32", "int8"} and all(p.shape == (len(files), CLASSES) for p in probs.values())
+    reference = keras_model(val_pixels(prepared).astype(np.float32)).numpy()
+    assert np.allclose(probs["float32"], reference, atol=1e-4)  # the float .tflite is the Keras model
+
+
+def one_hot(pred: list[int]) -> np.ndarray:
+    return np.eye(CLASSES, dtype=np.float32)[pred] * 0.9 + 0.1 / CLASSES
+
+
+def test_accuracy_agreement_and_per_class_on_a_tiny_set():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = {"float32": one_hot([0, 0, 1, 2, 2, 2]), "int8": one_hot([0, 1, 1, 2, 2, 0])}
+    assert quantize.agreement(probs["float32"], probs["int8"]) == pytest.approx(4 / 6)
+    table = quantize.per_class(y, probs, ["c0", "c1", "c2"], ["zero", "one", "two"])
+    assert list(table["class"]) == ["zero", "one", "two"] and list(table.support) == [2, 2, 2]
+    assert np.allclose(table.float32_accuracy, [1.0, 0.5, 1.0])
+    assert np.allclose(table.int8_accuracy, [0.5, 0.5, 0.5])
+    assert np.allclose(table.change, [-0.5, 0.0, -0.5])
+    assert list(table.disagreements) == [1, 0, 1]
+    lat = {m: {"1": {"median_ms": 2.0, "p90_ms": 3.0}, "2": {"median_ms": 1.0, "p90_ms": 1.5}} for m in quantize.MODELS}
+    s = quantize.summary(y, probs, {"float32": 300, "int8": 100}, lat, "uint8", 4, in_metadata=False)
+    assert s["float_accuracy"] == pytest.approx(5 / 6) and s["int8_accuracy"] == pytest.approx(3 / 6)
+    assert s["agreement"] == pytest.approx(4 / 6) and s["int8_latency_ms_2_threads"] == 1.0
+    assert s["int8_tied_top"] == 0 and s["latency_background_cores"] is None  # none measured here
+    assert s["labels_in_metadata"] is False and "labels.txt" in s["labels_note"]
+    for key in ("float_bytes", "int8_bytes", "io_dtype", "float_latency_ms_2_threads", "representative_samples",
+                "latency"):
+        assert key in s
+
+
+def test_tied_top_scores_are_found():
+    scores = np.array([[0.5, 0.5, 0.0], [0.2, 0.7, 0.1], [0.4, 0.2, 0.4]], dtype=np.float32)
+    assert list(quantize.tied_top(scores)) == [True, False, True]
+
+
+def test_a_class_without_val_images_has_no_accuracy():
+    y = np.array([0, 1])
+    probs = {"float32": one_hot([0, 1]), "int8": one_hot([0, 0])}
+    table = quantize.per_class(y, probs, ["c0", "c1", "c2"], ["zero", "one", "two"])
+    assert np.isnan(table.float32_accuracy[2]) and table.support[2] == 0
+
+
+def test_latency_table_has_every_model_and_thread_count(tflite, prepared):
+    models = {"float32": tflite["float32"], "int8": tflite["uint8"]}
+    lat = quantize.latency(models, val_pixels(prepared)[0], max_threads=2, runs=3)
+    assert set(lat) == {"float32", "int8"} and all(set(t) == {"1", "2"} for t in lat.values())
+    for by_threads in lat.values():
+        for stats in by_threads.values():
+            assert 0 < stats["median_ms"] <= stats["p90_ms"]
+            assert stats["background_cores"] is None or stats["background_cores"] >= 0
+    frame = quantize.latency_frame(lat)
+    assert len(frame) == 4 and list(frame.columns[:4]) == ["model", "threads", "median_ms", "p90_ms"]
+
+
+def test_background_load_sees_another_busy_process():
+    import subprocess
+    import sys
+
+    with quantize.background_load() as quiet:
+        pass
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass"])
+    try:
+        with quantize.background_load() as busy:
+            time.sleep(0.5)
+    finally:
+        spin.wait()
+    if busy["cores"] is None:
+        pytest.skip("no /proc/stat here")
+    assert busy["cores"] > 0.5 and quiet["cores"] is not None
+
+
+def test_labels_file_has_one_name_per_line_in_class_order(tmp_path):
+    path = tmp_path / "models" / "labels.txt"
+    quantize.write_labels(path, ["tench", "English springer", "gas pump"])
+    assert path.read_text().splitlines() == ["tench", "English springer", "gas pump"]
+
+
+def test_labels_are_not_in_the_converted_model_metadata(tflite):
+    names = metadata_names(tflite["uint8"])
+    assert "min_runtime_version" in names
+    assert quantize.labels_in_metadata(tflite["uint8"]) is False
+
+
+def test_model_writes_are_atomic(tmp_path):
+    path = tmp_path / "model.tflite"
+    quantize.write_model(path, b"old")
+    with pytest.raises(TypeError):
+        quantize.write_model(path, None)  # a failed writer leaves the old file and no leftovers
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+    quantize.write_model(path, b"new")
+    assert path.read_bytes() == b"new" and len(list(tmp_path.iterdir())) == 1
