@@ -31,6 +31,11 @@ class _Shuffled(keras.utils.PyDataset):
         self.epoch += 1
         self._order()
 
+    def restart(self) -> None:
+        """Back to the first epoch's order: every tuner trial sees the same batches."""
+        self.epoch = 0
+        self._order()
+
     def rows(self, i: int) -> np.ndarray:
         # sorted: memory-mapped reads run forward through the file
         return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 from dataclasses import dataclass
@@ -28,22 +29,57 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def strategy_scope(distribute: str):
-    """`mirrored`: every GPU of this machine (or every logical CPU device) trains one replica."""
+def distribution(distribute: str):
+    """The tf.distribute strategy for train.distribute: `mirrored` runs one replica on every GPU
+    of this machine, `none` is TensorFlow's default strategy (one device).
+
+    MirroredStrategy gets no device list: it takes every logical GPU, and where there is none,
+    every logical CPU device (TF 2.21, mirrored_strategy.all_local_devices), which is how the
+    tests run two replicas on one CPU.
+    """
     import tensorflow as tf
 
-    if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy().scope()
-    return contextlib.nullcontext()
+    return _mirrored() if distribute == "mirrored" else tf.distribute.get_strategy()
+
+
+@functools.cache
+def _mirrored():
+    # One per process: a second MirroredStrategy's collective ops clash with the first's on the
+    # same devices (TF 2.21: "Shape mismatch in the collective instance"), e.g. when the head
+    # and the fine-tuning are trained in one process.
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def replica(model: keras.Model, strategy) -> keras.Model:
+    """`model` itself under the default strategy; else a copy with its weights whose variables
+    `strategy` creates. A strategy trains only variables made in its scope (Keras refuses
+    others), and the base and the loaded head are built before the strategy exists."""
+    import tensorflow as tf
+
+    if strategy is tf.distribute.get_strategy():
+        return model
+    weights = model.get_weights()  # read outside the scope: `model` may be another strategy's
+    with strategy.scope():
+        copy = model.__class__.from_config(model.get_config())  # layers only, not compiled
+    copy.set_weights(weights)
+    return copy
 
 
 def compile_classifier(model: keras.Model, lr) -> keras.Model:
     """Adam on sparse labels and logits; `lr` is a rate or a Keras schedule."""
+    import tensorflow as tf
+
+    # Under a distribution strategy, one batch per call: Keras 3.15's multi-step loop fails on
+    # a distributed iterator (TF 2.21, MirroredStrategy on two devices: "You must feed a value
+    # for placeholder tensor 'while/cond/Placeholder'", tests/test_distribute.py).
+    steps = 1 if tf.distribute.has_strategy() else STEPS_PER_EXECUTION
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
+        steps_per_execution=steps,
     )
     return model
 
@@ -52,16 +88,24 @@ def compile_classifier(model: keras.Model, lr) -> keras.Model:
 class Fit:
     model: keras.Model
     curves: pd.DataFrame  # CURVE_COLUMNS, one row per epoch, epochs counted across stages
+    replicas: int  # devices that trained it in sync, each on its share of every batch
 
 
 def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0) -> Fit:
-    """Train for `epochs` more epochs after `initial_epoch`; curves continue the epoch count."""
+    """Train for `epochs` more epochs after `initial_epoch`; curves continue the epoch count.
+
+    A model built in a strategy's scope trains under it: Keras splits every global batch of
+    `train` across the replicas and sums their gradients.
+    """
+    # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
+    # of the batch order draws from Python's global random state, and from the same seed it drew
+    # a different order under MirroredStrategy than on one device (Keras 3.15).
     history = model.fit(train, validation_data=val, epochs=initial_epoch + epochs,
-                        initial_epoch=initial_epoch, verbose=2)
+                        initial_epoch=initial_epoch, verbose=2, shuffle=False)
     curves = pd.DataFrame(history.history)
     curves.insert(0, "stage", stage)
     curves.insert(0, "epoch", np.arange(initial_epoch + 1, initial_epoch + len(curves) + 1))
-    return Fit(model, curves[CURVE_COLUMNS])
+    return Fit(model, curves[CURVE_COLUMNS], model.distribute_strategy.num_replicas_in_sync)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,14 +174,17 @@ def train_head(P, d: Data, lr: float, base=None) -> Fit:
 
     seed_everything(P.seed)
     t = P.train
-    with strategy_scope(t.distribute):
+    strategy = distribution(t.distribute)
+    if t.augment == "full":
+        base = replica(base, strategy)
+    with strategy.scope():
         head = build_head(len(d.classes), t.dense_units, t.dropout, P.seed)
         if t.augment == "full":
             set_fine_tuning(base, None)
         model = _pixel_model(P, base, head) if t.augment == "full" else head
-        compile_classifier(model, lr)
+        compile_classifier(model, lr)  # the optimizer's variables too belong to the scope
     result = fit(model, *_batch_sets(P, d, "pooled"), t.epochs, "train")
-    return Fit(head, result.curves)
+    return Fit(head, result.curves, result.replicas)
 
 
 def fine_tune(P, d: Data, base, head, lr: float) -> Fit:
@@ -152,15 +199,20 @@ def fine_tune(P, d: Data, base, head, lr: float) -> Fit:
 
     seed_everything(P.seed)
     t, k = P.train, P.finetune.fine_tune_at
-    with strategy_scope(t.distribute):
-        set_fine_tuning(base, k)
+    strategy = distribution(t.distribute)
+    trained_base, trained_head = replica(base, strategy), replica(head, strategy)
+    with strategy.scope():
+        set_fine_tuning(trained_base, k)
         if t.augment == "full":
-            model = _pixel_model(P, base, head)
+            model = _pixel_model(P, trained_base, trained_head)
         else:
-            model = build_top_classifier(split_base(base, k), head)
+            model = build_top_classifier(split_base(trained_base, k), trained_head)
         train, val = _batch_sets(P, d, "cut")
         steps = max(1, P.finetune.epochs * len(train))
         compile_classifier(model, keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps))
     result = fit(model, train, val, P.finetune.epochs, "finetune", initial_epoch=t.epochs)
+    for own, trained in ((base, trained_base), (head, trained_head)):
+        if trained is not own:  # the replicas' weights back into the caller's models
+            own.set_weights(trained.get_weights())
     set_fine_tuning(base, None)
-    return Fit(build_classifier(base, head, P.data.image_size), result.curves)
+    return Fit(build_classifier(base, head, P.data.image_size), result.curves, result.replicas)

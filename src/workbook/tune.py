@@ -5,10 +5,17 @@ evaluate stage. The objective is the hold-out loss: on a hold-out of a few thous
 accuracy moves in steps of one image and ties between good rates are common; the loss ranks
 them. Every trial starts from the same initial weights and batch order (the seed), and the
 tuner's folder is fresh for every run, so no stale trial is ever reused.
+
+The same search runs distributed by Keras Tuner: with KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP
+and KERASTUNER_ORACLE_PORT set, one process (the chief) serves the oracle and the others
+(workers) run its trials. Then every process is given the same folder and keeps it: a search
+interrupted there resumes from it (Keras Tuner's fault tolerance), so a new search needs a new
+folder.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,8 +27,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from workbook.batches import CachedBatches
 from workbook.model import build_head
-from workbook.training import compile_classifier, seed_everything
+from workbook.training import EVAL_BATCH, Data, compile_classifier, seed_everything
 
 OBJECTIVE = "val_loss"
 
@@ -37,22 +45,44 @@ def holdout_rows(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray,
 
 
 class HeadLR(kt.HyperModel):
-    """The head, compiled with a learning rate drawn on a log scale."""
+    """The head, compiled with a learning rate drawn on a log scale.
 
-    def __init__(self, n_classes: int, units: int, dropout: float, seed: int, lr_min: float, lr_max: float):
+    Every trial starts from the same weights, optimizer state, dropout seed and batch order:
+    only the rate differs. One compiled head serves every trial of a process, put back to that
+    start before each: building a new one per trial spent more time tracing its training
+    function (~1.3 s) than training it. tests/test_tune.py checks the trials come out the same.
+    """
+
+    def __init__(self, n_classes: int, units: int, dropout: float, seed: int, lr_min: float, lr_max: float,
+                 features: int = 1280):
         super().__init__(name="head_lr")
         self.n_classes, self.units, self.dropout, self.seed = n_classes, units, dropout, seed
+        self.features = features
         self.lr_min, self.lr_max = lr_min, lr_max
+        self.model: keras.Model | None = None
+        self.start: list[np.ndarray] = []
+
+    def _state(self) -> list:
+        # model.variables holds the dropout's seed state too; the optimizer's, its moments and step
+        return [*self.model.variables, *self.model.optimizer.variables]
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         lr = hp.Float("lr", self.lr_min, self.lr_max, sampling="log")
-        seed_everything(self.seed)  # the same start for every trial: only the rate differs
-        return compile_classifier(build_head(self.n_classes, self.units, self.dropout, self.seed), lr)
+        if self.model is None:
+            seed_everything(self.seed)
+            head = build_head(self.n_classes, self.units, self.dropout, self.seed, self.features)
+            self.model = compile_classifier(head, lr)
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.start = [v.numpy() for v in self._state()]
+        else:
+            for variable, value in zip(self._state(), self.start):
+                variable.assign(value)
+        self.model.optimizer.learning_rate = lr
+        return self.model
 
     def fit(self, hp, model, train, *args, **kwargs):
-        train.epoch = 0  # the same batch order for every trial
-        train._order()
-        return model.fit(train, *args, **kwargs)
+        train.restart()
+        return model.fit(train, *args, shuffle=False, **kwargs)
 
 
 @dataclass
@@ -61,9 +91,21 @@ class Search:
     trials: pd.DataFrame  # trial, lr, val_accuracy, val_loss, best (one row per trial)
 
 
-def make_tuner(hypermodel: HeadLR, trials: int, seed: int, directory: Path) -> kt.RandomSearch:
+PROJECT = "head_lr"  # the tuner's folder inside `directory`
+
+
+def role() -> str:
+    """This process's part in the search: "alone", or "chief" / "worker" of a distributed one
+    (read as Keras Tuner reads its environment variables)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "alone"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def make_tuner(hypermodel: HeadLR, trials: int, seed: int, directory: Path,
+               overwrite: bool = True) -> kt.RandomSearch:
     return kt.RandomSearch(hypermodel, objective=kt.Objective(OBJECTIVE, "min"), max_trials=trials,
-                           seed=seed, directory=str(directory), project_name="head_lr", overwrite=True)
+                           seed=seed, directory=str(directory), project_name=PROJECT, overwrite=overwrite)
 
 
 def trial_table(tuner: kt.Tuner) -> pd.DataFrame:
@@ -80,15 +122,46 @@ def trial_table(tuner: kt.Tuner) -> pd.DataFrame:
 
 
 def search(train, held, n_classes: int, units: int, dropout: float, seed: int, lr_min: float,
-           lr_max: float, trials: int, epochs: int, directory: Path | None = None) -> Search:
-    """Run the search; `train` and `held` are batch sets of pooled features with labels."""
+           lr_max: float, trials: int, epochs: int, directory: Path | None = None) -> Search | None:
+    """Run the search; `train` and `held` are batch sets of pooled features with labels.
+
+    Alone: in `directory` overwritten, or in a temporary folder removed after. Distributed (see
+    the module's docstring): in `directory`, required and kept; the chief returns once every
+    worker has finished, a worker returns None (the chief holds the result).
+    """
+    part = role()
+    if part != "alone" and directory is None:
+        raise ValueError(f"a distributed search ({part} {os.environ.get('KERASTUNER_TUNER_ID')}) "
+                         "needs a tuner folder that every process shares")
     own = directory is None
-    directory = Path(tempfile.mkdtemp(prefix="workbook-tuner-")) if own else directory
+    directory = Path(tempfile.mkdtemp(prefix="workbook-tuner-")) if own else Path(directory)
     try:
-        tuner = make_tuner(HeadLR(n_classes, units, dropout, seed, lr_min, lr_max), trials, seed, directory)
+        # Distributed, nobody overwrites: a process starting late would delete its peers' trials.
+        hypermodel = HeadLR(n_classes, units, dropout, seed, lr_min, lr_max, features=train.inputs[0].shape[1])
+        tuner = make_tuner(hypermodel, trials, seed, directory, overwrite=part == "alone")
         tuner.search(train, validation_data=held, epochs=epochs, verbose=0)
+        if part == "worker":
+            return None
         best_lr = float(tuner.get_best_hyperparameters(1)[0].get("lr"))
         return Search(best_lr, trial_table(tuner))
     finally:
         if own:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def holdout_batches(P, d: Data) -> tuple[CachedBatches, CachedBatches]:
+    """(fit, hold-out) batch sets of the cached pooled train features, as the tune stage scores
+    trials: mirrored views drawn in with train.augment flip, val left out."""
+    fit_rows, held_rows = holdout_rows(d.y_train, P.tune.holdout, P.seed)
+    pooled = d.cache.pooled("train")
+    mirrored = [d.cache.pooled("train_flip")] if P.train.augment == "flip" else None
+    return (CachedBatches([pooled], d.y_train, P.train.batch_size, P.seed, mirrored=mirrored, rows=fit_rows),
+            CachedBatches([pooled], d.y_train, EVAL_BATCH, P.seed, shuffle=False, rows=held_rows))
+
+
+def search_cache(P, paths, directory: Path) -> Search | None:
+    """The tune stage's search on the feature cache, with params.yaml's values, in `directory`."""
+    d = Data.load(paths)
+    train, held = holdout_batches(P, d)
+    return search(train, held, len(d.classes), P.train.dense_units, P.train.dropout, P.seed,
+                  P.tune.lr_min, P.tune.lr_max, P.tune.trials, P.tune.epochs, directory)

@@ -1,0 +1,60 @@
+"""The learning-rate search: reproducible, every trial from the same start, the best one chosen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_tuner")
+
+from workbook import tune  # noqa: E402
+from workbook.batches import CachedBatches  # noqa: E402
+
+
+def pooled_data(seed=0, n=120, features=16, classes=3):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.normal(size=(n, features)).astype(np.float32) + 1.5 * np.eye(classes, features, dtype=np.float32)[y]
+    return x, y
+
+
+def run(trials=4, epochs=2, seed=7):
+    x, y = pooled_data()
+    fit, held = tune.holdout_rows(y, 0.25, seed)
+    return tune.search(CachedBatches([x], y, 16, seed, rows=fit), CachedBatches([x], y, 64, seed, shuffle=False, rows=held),
+                       3, 8, 0.2, seed, 1e-4, 1e-1, trials, epochs)
+
+
+def test_holdout_is_stratified_and_disjoint():
+    y = np.arange(100) % 4
+    fit, held = tune.holdout_rows(y, 0.2, 0)
+    assert len(held) == 20 and not set(fit) & set(held) and len(fit) + len(held) == 100
+    assert np.bincount(y[held]).tolist() == [5, 5, 5, 5]
+
+
+def test_search_is_reproducible_and_picks_the_lowest_loss():
+    first, second = run(), run()
+    assert first.trials.equals(second.trials) and first.best_lr == second.best_lr
+    t = first.trials
+    assert len(t) == 4 and t.lr.between(1e-4, 1e-1).all()
+    assert t.loc[t.val_loss.idxmin(), "lr"] == first.best_lr and t.best.sum() == 1
+
+
+def test_a_reused_head_gives_the_trials_a_fresh_one_would():
+    """Trials share one compiled head (put back to its start): the same as building it anew."""
+    x, y = pooled_data(1)
+    fit, held = tune.holdout_rows(y, 0.25, 3)
+    train = CachedBatches([x], y, 16, 3, rows=fit)
+    heldout = CachedBatches([x], y, 64, 3, shuffle=False, rows=held)
+    shared = tune.HeadLR(3, 8, 0.5, 3, 1e-3, 1e-1, features=16)
+    losses = {}
+    for lr in (0.05, 0.002, 0.05):
+        for name, hypermodel in (("shared", shared), ("fresh", tune.HeadLR(3, 8, 0.5, 3, 1e-3, 1e-1, features=16))):
+            hp = tune.kt.HyperParameters()
+            hp.Fixed("lr", lr)
+            model = hypermodel.build(hp)
+            history = hypermodel.fit(hp, model, train, validation_data=heldout, epochs=2, verbose=0)
+            losses.setdefault(lr, {}).setdefault(name, []).append(history.history["val_loss"])
+    for lr, by in losses.items():
+        for shared_run in by["shared"]:
+            np.testing.assert_allclose(shared_run, by["fresh"][0], rtol=1e-6)
