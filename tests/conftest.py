@@ -6,7 +6,6 @@ Nothing here needs the network or ../shared: images are drawn, weights are rando
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from workbook.bench import copy_project
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-# What a fresh clone holds that the pipeline needs (the rest is built by it).
-TRACKED = ["params.yaml", "dvc.yaml", "data.dvc", "notebooks", "src", ".dvc/config", ".dvcignore"]
 
 
 def draw(label: int, seed: int, size: int = 40, mode: str = "RGB") -> Image.Image:
@@ -94,23 +93,8 @@ class Repo:
 
 
 def copy_repo(dest: Path) -> Repo:
-    dest.mkdir(parents=True)
-    for item in TRACKED:
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            (dest / item).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / item)
-    repo = Repo(dest)
-    repo.run("git", "init", "-q")
-    repo.run("git", "config", "user.email", "test@example.com")
-    repo.run("git", "config", "user.name", "test")
-    (dest / ".gitignore").write_text((REPO / ".gitignore").read_text())
-    (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
-    repo.run("git", "add", "-A")
-    repo.run("git", "commit", "-qm", "copy")
-    return repo
+    """A fresh-clone-like copy of the repository (git + DVC initialised, one commit)."""
+    return Repo(copy_project(REPO, dest))
 
 
 @pytest.fixture

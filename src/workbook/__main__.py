@@ -4,7 +4,9 @@
   publish NOTEBOOK     render an executed notebook to HTML and move both into reports/
   classify MODEL PATH  top-k labels of images (files or folders) with a .tflite model
   inspect MODEL        the ops of a .tflite model with their tensor sizes
-  bench                the study timed two ways: cached (the workbook) and uncached
+  bench                the study timed two ways: the workbook's (cached) and the uncached one
+  tune-worker --directory DIR
+                       one process (chief or worker) of a distributed tuner search on the cache
 """
 
 from __future__ import annotations
@@ -24,7 +26,29 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("publish", help="render an executed notebook and move it into reports/")
     p.add_argument("stage", help="stage name, e.g. data")
 
-    commands = {"check": _check, "publish": _publish}
+    p = sub.add_parser("classify", help="top-k labels of images (files or folders) with a .tflite model")
+    p.add_argument("model", help="a .tflite image classifier, e.g. models/model_int8.tflite")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--top-k", type=int, default=3, help="labels shown per image (default 3)")
+    p.add_argument("--labels", help="one label per line in class order (default: labels.txt beside the model)")
+
+    p = sub.add_parser("inspect", help="the ops of a .tflite model with their output sizes")
+    p.add_argument("model", help="a .tflite model")
+
+    p = sub.add_parser("bench", help="time the study two ways: the workbook's and the uncached one")
+    p.add_argument("--data", required=True, help="the raw archive or folder set (data.source)")
+    p.add_argument("--weights", required=True, help="the no-top MobileNetV2 .h5 (model.weights)")
+    p.add_argument("--baseline-weights", help="the with-top .h5 (evaluate.baseline_weights)")
+    p.add_argument("--json", help="also write the table to this JSON file")
+    p.add_argument("--workdir", help="run in this folder (default: a temporary one, removed after)")
+
+    p = sub.add_parser("tune-worker", help="one process of Keras Tuner's distributed search of the "
+                       "head's rate on the feature cache: the chief or a worker, as KERASTUNER_TUNER_ID says")
+    p.add_argument("--directory", required=True,
+                   help="the tuner folder, the same for every process (a new one for a new search)")
+
+    commands = {"check": _check, "publish": _publish, "classify": _classify, "inspect": _inspect,
+                "bench": _bench, "tune-worker": _tune_worker}
     args = parser.parse_args(argv)
     return commands[args.command](args) or 0
 
@@ -46,6 +70,59 @@ def _publish(args) -> int:
     from workbook.stages import publish
 
     publish(args.stage)
+    return 0
+
+
+def _classify(args) -> int:
+    from workbook.classify import run_classify  # LiteRT only: no TensorFlow
+
+    return run_classify(args.model, args.paths, args.top_k, args.labels)
+
+
+def _inspect(args) -> int:
+    from workbook.classify import run_inspect
+
+    return run_inspect(args.model)
+
+
+def _bench(args) -> int:
+    from pathlib import Path
+
+    from workbook.atomic import write_json
+    from workbook.bench import bench, report
+
+    result = bench(args.data, args.weights, args.baseline_weights,
+                   Path(args.workdir) if args.workdir else None, keep=bool(args.workdir))
+    print(report(result))
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def _tune_worker(args) -> int:
+    import os
+    from pathlib import Path
+
+    from workbook.atomic import write_csv
+    from workbook.params import ParamError, load_params
+    from workbook.paths import Paths
+
+    try:
+        P = load_params()
+    except ParamError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from workbook.tune import role, search_cache  # TensorFlow: only once params.yaml is good
+
+    directory = Path(args.directory).resolve()
+    result = search_cache(P, Paths.here(), directory)
+    if result is None:
+        print(f"worker {os.environ['KERASTUNER_TUNER_ID']}: no trial left")
+        return 0
+    write_csv(directory / "trials.csv", result.trials)
+    print(result.trials.to_string(index=False))
+    print(f"chosen lr: {result.best_lr:.6g} (the {role()} of {len(result.trials)} trials; "
+          f"table in {directory / 'trials.csv'})")
     return 0
 
 

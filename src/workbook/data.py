@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import time
@@ -356,6 +357,8 @@ def prepare(source: str, checksum: str | None, image_size: int, root: Path, raw_
     if not path.exists():
         raise DataError(f"data.source: {path} does not exist")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(".tmp-extract-*"):  # left by a run killed mid-extraction
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".tmp-extract-", dir=out_dir.parent) as tmp:
         if path.is_dir():
             split_root = find_split_root(path)

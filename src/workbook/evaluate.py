@@ -79,7 +79,7 @@ def same_trunk(a: keras.Model, b: keras.Model) -> bool:
 
 
 def baseline(weights: str, model_weights: str, image_size: int, classes: list[str], root: Path,
-             pooled_val: np.ndarray, val_files: list[str]) -> Baseline:
+             pooled_val: np.ndarray, val_files: list[str], seed: int = 0) -> Baseline:
     """The pretrained ImageNet classifier restricted to the N classes, with no training at all."""
     if weights == "none":
         return Baseline(None, "skipped: evaluate.baseline_weights is none")
@@ -93,7 +93,7 @@ def baseline(weights: str, model_weights: str, image_size: int, classes: list[st
     except Exception as e:  # no network for "imagenet", or a file that does not fit
         return Baseline(None, f"skipped: the with-top weights could not be loaded ({e})")
     kernel, bias = full.get_layer("predictions").get_weights()
-    pretrained = build_base(image_size, model_weights, root)
+    pretrained = build_base(image_size, model_weights, root, seed)
     if same_trunk(pretrained, full):
         pooled = pooled_val
         how = ("the cached pooled features times the classifier's Dense weights (its trunk is "

@@ -23,9 +23,15 @@ from workbook.params import BASE_LAYERS, ParamError, h5_problem, resolve  # noqa
 POOLED = "pooled"  # the cache's name for the base's globally pooled output (1280 values)
 
 
-def build_base(image_size: int, weights: str, root: Path | None = None) -> keras.Model:
-    """MobileNetV2 (alpha 1.0, no top) taking [-1, 1] inputs; weights: imagenet | none | .h5 path."""
+def build_base(image_size: int, weights: str, root: Path | None = None, seed: int = 0) -> keras.Model:
+    """MobileNetV2 (alpha 1.0, no top) taking [-1, 1] inputs; weights: imagenet | none | .h5 path.
+
+    With "none" the random initialisation is drawn from `seed`: every stage builds the same base,
+    so the trunk saved with the model is the one the feature cache was computed with.
+    """
     source = None if weights == "none" else weights
+    if weights == "none":
+        keras.utils.set_random_seed(seed)
     if weights not in ("imagenet", "none"):
         path = resolve(weights, root or Path.cwd())
         problem = h5_problem(path, with_top=False)
