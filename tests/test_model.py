@@ -89,7 +89,7 @@ def test_mirrored_views_are_the_trunk_of_mirrored_images(base, tmp_path):
     run = features.extractor(split)
     expected = run(images[:, :, ::-1, :].astype(np.float32))
     for got, want in zip(cache.cut("train_flip") + [cache.pooled("train_flip")], expected):
-        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="computed from other images"):
         cache.check("train", files[::-1])
 

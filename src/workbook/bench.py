@@ -7,7 +7,8 @@ hour here, so each of its three kinds of pass (frozen-base head step, fine-tunin
 inference) is timed on the same sample of real images and scaled to the image counts, epochs and
 trials of the params. Stages that do the same work both ways (data, quantize, report) count
 their measured time on both sides. The uncached side leaves out every stage's start-up, which
-favours it. The floor is one plain forward pass of the trunk over every image, decoding included.
+favours it. The floor is one plain forward pass of the trunk over every image, decoding included,
+with the engine the feature cache uses (LiteRT).
 """
 
 from __future__ import annotations
@@ -150,24 +151,26 @@ def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
 
 
 def floor_seconds(P, repo: Path) -> float:
-    """One plain forward pass of the trunk (below the cut) over every image, decoding included."""
+    """One plain forward pass of the trunk (below the cut) over every image, decoding included,
+    with the engine the feature cache uses (LiteRT): the least any cache of it can cost."""
+    import keras
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
     from workbook.data import load_manifest
     from workbook.features import _batches
     from workbook.model import build_base, preprocessing, split_base
-    import keras
-    import numpy as np
-    import tensorflow as tf
+    from workbook.quantize import float_tflite
 
     manifest, _ = load_manifest(repo / "data" / "prepared")
     split = split_base(build_base(P.data.image_size, P.model.weights, repo, P.seed), P.finetune.fine_tune_at)
     pixels = keras.Input(split.base.input.shape[1:])
     trunk = keras.Model(pixels, split.trunk(preprocessing()(pixels)))
-    run = tf.function(lambda x: trunk(x, training=False), reduce_retracing=True)
-    files = list(manifest.file)
-    run(np.zeros((P.features.batch_size, *split.base.input.shape[1:]), np.float32))  # trace first
+    run = Interpreter(model_content=float_tflite(trunk), num_threads=os.cpu_count() or 1).get_signature_runner()
+    name = next(iter(run.get_input_details()))
     start = time.perf_counter()
-    for batch in _batches(files, P.features.batch_size):
-        run(batch.astype(np.float32))
+    for batch in _batches(list(manifest.file), P.features.batch_size):
+        run(**{name: batch.astype(np.float32)})
     return time.perf_counter() - start
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,21 +27,42 @@ META = "cache.json"
 
 def fingerprint(files: list[str]) -> str:
     """Identifies the image list (order included) a cache was computed from."""
-    return hashlib.md5("\n".join(Path(f).name for f in files).encode()).hexdigest()
+    return hashlib.md5("\n".join("/".join(Path(f).parts[-3:]) for f in files).encode()).hexdigest()
 
 
-def extractor(split: Split):
-    """A compiled function: raw pixels (0..255) -> [cut tensors..., pooled base output]."""
-    import keras
-    import tensorflow as tf
+class Extractor:
+    """Raw pixels (0..255) -> [cut tensors..., pooled base output], run by LiteRT.
 
-    pixels = keras.Input(split.base.input.shape[1:])
-    x = preprocessing()(pixels)
-    cut = split.trunk(x, training=False)
-    cut = cut if isinstance(cut, list) else [cut]
-    pooled = keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))
-    model = keras.Model(pixels, [*cut, pooled])
-    return tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    The frozen network is converted once to a float32 TFLite model and run by LiteRT's XNNPACK
+    kernels on every core: on this 2-core CPU that is 2.5 times TensorFlow's speed (at 160 px,
+    437 against 172 images/s), with outputs within 1e-5 of TensorFlow's (relative), far below the
+    float16 cache's own rounding. tests/test_model.py holds the cache to the pixels' logits.
+    """
+
+    def __init__(self, split: Split):
+        import keras
+        from ai_edge_litert.interpreter import Interpreter
+
+        from workbook.quantize import float_tflite
+
+        pixels = keras.Input(split.base.input.shape[1:])
+        cut = split.trunk(preprocessing()(pixels), training=False)
+        cut = cut if isinstance(cut, list) else [cut]
+        pooled = keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))
+        interpreter = Interpreter(model_content=float_tflite(keras.Model(pixels, [*cut, pooled])),
+                                  num_threads=os.cpu_count() or 1)
+        self.run = interpreter.get_signature_runner()
+        self.input = next(iter(self.run.get_input_details()))
+        # Keras names the outputs output_0, output_1, ... in the model's order
+        self.outputs = sorted(self.run.get_output_details(), key=lambda n: int(n.rsplit("_", 1)[1]))
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        out = self.run(**{self.input: np.ascontiguousarray(batch, dtype=np.float32)})
+        return [out[name] for name in self.outputs]
+
+
+def extractor(split: Split) -> Extractor:
+    return Extractor(split)
 
 
 class _NpyWriter:
@@ -92,8 +114,8 @@ def write_cache(split: Split, sets: dict[str, list[str]], out_dir: Path, batch_s
             for batch in _batches(files, batch_size):
                 for view in views:
                     pixels = batch[:, :, ::-1, :] if view == "train_flip" else batch
-                    for w, out in zip(writers[view], run(pixels.astype(np.float32))):
-                        w.write(out.numpy())
+                    for w, out in zip(writers[view], run(pixels)):
+                        w.write(out)
                     bar.update(len(batch))
             for view in views:
                 for w in writers[view]:
