@@ -9,16 +9,13 @@ image (the feature cache); the top maps them on to the base's output, as often a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from workbook.params import BASE_LAYERS, ParamError, h5_problem, resolve  # noqa: E402
+from workbook.params import BASE_LAYERS, ParamError, h5_problem, resolve
 
 POOLED = "pooled"  # the cache's name for the base's globally pooled output (1280 values)
 
@@ -51,6 +48,13 @@ def build_base(image_size: int, weights: str, root: Path | None = None, seed: in
         raise AssertionError(f"MobileNetV2 has {len(base.layers)} layers, not {BASE_LAYERS}: "
                              "update BASE_LAYERS in workbook/params.py")
     return base
+
+
+def load_model(path: Path) -> keras.Model:
+    """A model an earlier stage saved (.keras); a clear error when that stage has not run."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: not there yet; run the stage that writes it (dvc repro)")
+    return keras.models.load_model(path)
 
 
 def cut_layer_names(base: keras.Model, fine_tune_at: int) -> list[str]:
