@@ -262,6 +262,9 @@ def test_format_value():
 def test_baseline_verdict():
     v = report.baseline_verdict({"accuracy": 0.9, "baseline_accuracy": 0.8})
     assert v.met is True and "beats" in v.text and "+10.00 points" in v.text
+    v = report.baseline_verdict({"accuracy": 0.9, "baseline_accuracy": 0.8, "only_finetuned_right": 12,
+                                 "only_baseline_right": 10, "vs_baseline_p_value": 0.83})
+    assert "right on 12" in v.text and "baseline on 10" in v.text and "p = 0.83: within chance" in v.text
     v = report.baseline_verdict({"accuracy": 0.8, "baseline_accuracy": 0.8})
     assert v.met is False and "does not beat" in v.text
     v = report.baseline_verdict({"accuracy": 0.9, "baseline_accuracy": None, "baseline_note": "skipped: offline"})

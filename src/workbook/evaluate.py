@@ -122,6 +122,24 @@ def scores(y: np.ndarray, probs: np.ndarray, names: list[str]) -> tuple[dict, pd
     return {"accuracy": float(accuracy_score(y, pred)), "macro_f1": float(report["macro avg"]["f1-score"])}, table
 
 
+@dataclass
+class Paired:
+    """Two models on the same images: where exactly one of them is right, and whether that split
+    is beyond chance (exact McNemar test: a two-sided binomial test on the discordant images)."""
+    only_a: int  # images model a gets right and model b wrong
+    only_b: int
+    p_value: float
+
+
+def paired(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray) -> Paired:
+    from scipy.stats import binomtest
+
+    right_a, right_b = probs_a.argmax(axis=1) == y, probs_b.argmax(axis=1) == y
+    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return Paired(only_a, only_b, float(p))
+
+
 def confusions(y: np.ndarray, probs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Counts and row-normalised confusion matrices (rows: true class)."""
     labels = list(range(n))

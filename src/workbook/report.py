@@ -217,8 +217,13 @@ def baseline_verdict(evaluate: dict | None) -> Verdict:
                                      f"no-training baseline {_pct(bl)} ({why}).")
     gap = 100 * (ft - bl)
     verb = "beats" if ft > bl else "does not beat"
-    return Verdict(target, ft > bl, f"The fine-tuned model ({_pct(ft)}) {verb} the no-training "
-                                    f"ImageNet baseline ({_pct(bl)}): {gap:+.2f} points.")
+    text = f"The fine-tuned model ({_pct(ft)}) {verb} the no-training ImageNet baseline ({_pct(bl)}): {gap:+.2f} points."
+    p = evaluate.get("vs_baseline_p_value")
+    if p is not None:
+        text += (f" Only the fine-tuned model is right on {evaluate['only_finetuned_right']} val images, only the "
+                 f"baseline on {evaluate['only_baseline_right']} (exact McNemar p = {p:.2g}: "
+                 f"{'a real difference' if p < 0.05 else 'within chance'}).")
+    return Verdict(target, ft > bl, text)
 
 
 def int8_accuracy_verdict(quantize: dict | None) -> Verdict:
