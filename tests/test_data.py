@@ -87,7 +87,7 @@ def test_scan_sets_aside_hidden_and_stray_files_and_walks_nested_folders(tmp_pat
 
 def test_output_names_flatten_nested_paths_and_keep_colliding_names_apart(tmp_path):
     cands = [Candidate("train", "a", tmp_path / x, f"a/{x}") for x in ("x.jpg", "x.PNG", "sub/y.jpeg")]
-    assert data.output_names(cands) == ["train/a/x_jpg.png", "train/a/x_png.png", "train/a/sub__y.png"]
+    assert data.output_names(cands) == ["train/a/x_jpg.bmp", "train/a/x_png.bmp", "train/a/sub__y.bmp"]
 
 
 def manifest(rows):

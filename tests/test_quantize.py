@@ -44,9 +44,10 @@ def tflite(tmp_path_factory, keras_model, prepared) -> dict:
     folder = tmp_path_factory.mktemp("models")
     calibration = quantize.representative_files(prepared, 4, seed=0)
     paths = {"float32": folder / "float.tflite", "uint8": folder / "int8_u.tflite", "int8": folder / "int8_s.tflite"}
-    quantize.write_model(paths["float32"], quantize.float_tflite(keras_model))
-    for io in ("uint8", "int8"):
-        quantize.write_model(paths[io], quantize.int8_tflite(keras_model, calibration, io))
+    both = quantize.tflite_models(keras_model, calibration, "uint8")  # as the stage converts
+    quantize.write_model(paths["float32"], both["float32"])
+    quantize.write_model(paths["uint8"], both["int8"])
+    quantize.write_model(paths["int8"], quantize.int8_tflite(keras_model, calibration, "int8"))
     return paths
 
 
@@ -85,6 +86,18 @@ def test_int8_model_is_full_integer_with_integer_io(tflite, io):
     scale = clf.input["quantization"][0]
     back = (clf.quantized_input(pixels).astype(np.float32) - clf.input["quantization"][1]) * scale
     assert np.abs(back - pixels).max() <= scale / 2 + 1e-4
+
+
+def test_one_export_converts_as_the_keras_converter_does(tflite, keras_model, prepared, tmp_path):
+    calibration = quantize.representative_files(prepared, 4, seed=0)
+    separate = {"float32": quantize.float_tflite(keras_model),
+                "uint8": quantize.int8_tflite(keras_model, calibration, "uint8")}
+    pixels = val_pixels(prepared)
+    for name, content in separate.items():
+        quantize.write_model(tmp_path / f"{name}.tflite", content)
+        ours = TFLiteClassifier(tflite[name]).probabilities(pixels, 4)
+        theirs = TFLiteClassifier(tmp_path / f"{name}.tflite").probabilities(pixels, 4)
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
 def test_float_model_keeps_float_io(tflite):

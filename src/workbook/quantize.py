@@ -71,16 +71,51 @@ def float_tflite(model) -> bytes:
     return _convert(tf.lite.TFLiteConverter.from_keras_model(model))
 
 
-def int8_tflite(model, calibration: list[str], io_dtype: str) -> bytes:
-    """The Keras classifier as a full-integer int8 .tflite with `io_dtype` (uint8 | int8) I/O."""
+def _int8(converter, calibration: list[str], io_dtype: str):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = {"uint8": tf.uint8, "int8": tf.int8}[io_dtype]
     converter.representative_dataset = representative_dataset(calibration)
-    return _convert(converter)
+    return converter
+
+
+def int8_tflite(model, calibration: list[str], io_dtype: str) -> bytes:
+    """The Keras classifier as a full-integer int8 .tflite with `io_dtype` (uint8 | int8) I/O."""
+    import tensorflow as tf
+
+    return _convert(_int8(tf.lite.TFLiteConverter.from_keras_model(model), calibration, io_dtype))
+
+
+@contextlib.contextmanager
+def _saved_model(model):
+    """`model` exported once as an inference-only SavedModel, the way TFLiteConverter's
+    from_keras_model exports a Keras 3 model before converting it (TF 2.21)."""
+    import functools
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="workbook-export-") as directory:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        signature = [tf.TensorSpec(x.shape, dtype=x.dtype, name=x.name) for x in model.inputs]
+        archive.add_endpoint("serve", functools.partial(model.__call__, training=False), signature)
+        with contextlib.redirect_stdout(io.StringIO()):
+            archive.write_out(directory)
+        yield directory
+
+
+def tflite_models(model, calibration: list[str], io_dtype: str) -> dict[str, bytes]:
+    """The float32 and the int8 .tflite of the classifier (see float_tflite and int8_tflite),
+    from one export of it: the export is a third of each conversion's time."""
+    import tensorflow as tf
+
+    with _saved_model(model) as saved:
+        return {"float32": _convert(tf.lite.TFLiteConverter.from_saved_model(saved)),
+                "int8": _convert(_int8(tf.lite.TFLiteConverter.from_saved_model(saved), calibration, io_dtype))}
 
 
 def write_model(path: str | Path, content: bytes) -> None:
