@@ -86,7 +86,7 @@ def test_mirrored_views_are_the_trunk_of_mirrored_images(base, tmp_path):
         Image.fromarray(a).save(f)
     features.write_cache(split, {"train": files, "val": files}, tmp_path / "c", 3, "float32", flip=True)
     cache = features.Cache.open(tmp_path / "c")
-    run = features.extractor(split)
+    run = features.Extractor(split)
     expected = run(images[:, :, ::-1, :].astype(np.float32))
     for got, want in zip(cache.cut("train_flip") + [cache.pooled("train_flip")], expected):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

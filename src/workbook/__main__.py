@@ -53,14 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     return commands[args.command](args) or 0
 
 
-def _check(args) -> int:
+def _params():
+    """params.yaml, checked; None (after one line on stderr) when a value is bad."""
     from workbook.params import ParamError, load_params
-    from workbook.stages import mark_start
 
     try:
-        load_params()
+        return load_params()
     except ParamError as e:
         print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def _check(args) -> int:
+    from workbook.stages import mark_start
+
+    if _params() is None:
         return 2
     mark_start(args.stage)
     return 0
@@ -104,13 +111,10 @@ def _tune_worker(args) -> int:
     from pathlib import Path
 
     from workbook.atomic import write_csv
-    from workbook.params import ParamError, load_params
     from workbook.paths import Paths
 
-    try:
-        P = load_params()
-    except ParamError as e:
-        print(f"error: {e}", file=sys.stderr)
+    P = _params()
+    if P is None:
         return 2
     from workbook.tune import role, search_cache  # TensorFlow: only once params.yaml is good
 

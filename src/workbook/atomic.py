@@ -44,6 +44,17 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         _remove(tmp)
 
 
+@contextlib.contextmanager
+def scratch(target: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `target` (named after it), removed on exit, as are the ones
+    runs killed before left behind."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(target)
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent) as tmp:
+        yield Path(tmp)
+
+
 def _replace_dir(tmp: Path, target: Path) -> None:
     # os.replace cannot swap a non-empty folder: move the old one aside first.
     old = None

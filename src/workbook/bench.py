@@ -153,24 +153,16 @@ def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
 def floor_seconds(P, repo: Path) -> float:
     """One plain forward pass of the trunk (below the cut) over every image, decoding included,
     with the engine the feature cache uses (LiteRT): the least any cache of it can cost."""
-    import keras
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
-
     from workbook.data import load_manifest
-    from workbook.features import _batches
-    from workbook.model import build_base, preprocessing, split_base
-    from workbook.quantize import float_tflite
+    from workbook.features import Extractor, _batches
+    from workbook.model import build_base, split_base
 
     manifest, _ = load_manifest(repo / "data" / "prepared")
     split = split_base(build_base(P.data.image_size, P.model.weights, repo, P.seed), P.finetune.fine_tune_at)
-    pixels = keras.Input(split.base.input.shape[1:])
-    trunk = keras.Model(pixels, split.trunk(preprocessing()(pixels)))
-    run = Interpreter(model_content=float_tflite(trunk), num_threads=os.cpu_count() or 1).get_signature_runner()
-    name = next(iter(run.get_input_details()))
+    run = Extractor(split, pooled=False)
     start = time.perf_counter()
     for batch in _batches(list(manifest.file), P.features.batch_size):
-        run(**{name: batch.astype(np.float32)})
+        run(batch)
     return time.perf_counter() - start
 
 

@@ -15,9 +15,9 @@ from typing import TextIO
 
 import numpy as np
 
-from workbook.images import UnreadableImage, load_rgb
+from workbook.images import UnreadableImage, load_rgb, to_array
+from workbook.paths import LABELS_FILE
 
-LABELS_FILE = "labels.txt"  # shipped beside the model, one display name per line, in class order
 TFLITE_METADATA = "TFLITE_METADATA"  # the model metadata entry that TFLite metadata writers add
 
 
@@ -136,14 +136,18 @@ class Op:
     bytes: int  # of all its output tensors
 
 
-def ops(model: str | Path) -> list[Op]:
-    """Every op of the model in execution order, with its output tensor's shape and size.
-
-    Read without LiteRT's default delegate (XNNPACK), which would fold the ops into one node.
-    """
+def _plain_interpreter(model: str | Path):
+    """The model's interpreter without LiteRT's default delegate (XNNPACK), which would fold
+    the ops into one node."""
     from ai_edge_litert.interpreter import OpResolverType
 
-    interpreter = _interpreter(model, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return _interpreter(model, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+
+def ops(model: str | Path, interpreter=None) -> list[Op]:
+    """Every op of the model in execution order, with its output tensor's shape and size
+    (`interpreter`: one of `_plain_interpreter(model)` already at hand)."""
+    interpreter = interpreter or _plain_interpreter(model)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     rows = []
     for op in interpreter._get_ops_details():  # experimental API: the only per-op view LiteRT gives
@@ -172,8 +176,8 @@ def metadata_names(model: str | Path) -> list[str]:
 def print_inspection(model: str | Path, out: TextIO | None = None) -> None:
     """The model's input and output, its op table and its largest activation, as text."""
     out = out or sys.stdout
-    table = ops(model)
-    interpreter = _interpreter(model, num_threads=1)
+    interpreter = _plain_interpreter(model)
+    table = ops(model, interpreter)
     print(f"{model}: {Path(model).stat().st_size:,} bytes, {len(table)} ops", file=out)
     tensors = [("input", t) for t in interpreter.get_input_details()]
     tensors += [("output", t) for t in interpreter.get_output_details()]
@@ -233,16 +237,16 @@ def classify_files(clf: TFLiteClassifier, files: list[Path], labels: list[str], 
     """Top-k labels of every readable file, prepared exactly as the data stage prepares images."""
     predictions, unread = [], []
     for start in range(0, len(files), chunk):
-        read, pixels = [], []
+        read, images = [], []
         for f in files[start:start + chunk]:
             try:
-                pixels.append(np.asarray(load_rgb(f, clf.image_size).image, dtype=np.float32))
+                images.append(load_rgb(f, clf.image_size).image)
                 read.append(f)
             except UnreadableImage as e:
                 unread.append(Unread(f, str(e)))
         if not read:
             continue
-        probs = clf.probabilities(np.stack(pixels))
+        probs = clf.probabilities(to_array(images))
         for f, p in zip(read, probs):
             best = np.argsort(-p, kind="stable")[:top_k]
             predictions.append(Prediction(f, [(labels[i], float(p[i])) for i in best]))

@@ -12,9 +12,7 @@ import io
 import logging
 import os
 import re
-import shutil
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +24,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import yaml
 
-from workbook.atomic import atomic_path, write_text
+from workbook.atomic import atomic_path, scratch, write_text
 from workbook.images import UnreadableImage, load_rgb
 from workbook.progress import progress, tqdm  # before tqdm.contrib: it silences tqdm.auto's warning
 
@@ -365,10 +363,7 @@ def prepare(source: str, checksum: str | None, image_size: int, root: Path, raw_
     path = fetch(source, root, raw_dir, expected_checksum(source, checksum, pin), pin)
     if not path.exists():
         raise DataError(f"data.source: {path} does not exist")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(".tmp-extract-*"):  # left by a run killed mid-extraction
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-extract-", dir=out_dir.parent) as tmp:
+    with scratch(out_dir.parent / "extract") as tmp:
         if path.is_dir():
             split_root = find_split_root(path)
         elif ARCHIVE.search(path.name):

@@ -31,7 +31,8 @@ def fingerprint(files: list[str]) -> str:
 
 
 class Extractor:
-    """Raw pixels (0..255) -> [cut tensors..., pooled base output], run by LiteRT.
+    """Raw pixels (0..255) -> [cut tensors..., pooled base output], run by LiteRT (without
+    `pooled`: the cut tensors only, the trunk alone).
 
     The frozen network is converted once to a float32 TFLite model and run by LiteRT's XNNPACK
     kernels on every core: on this 2-core CPU that is 2.5 times TensorFlow's speed (at 160 px,
@@ -39,7 +40,7 @@ class Extractor:
     float16 cache's own rounding. tests/test_model.py holds the cache to the pixels' logits.
     """
 
-    def __init__(self, split: Split):
+    def __init__(self, split: Split, pooled: bool = True):
         import keras
         from ai_edge_litert.interpreter import Interpreter
 
@@ -48,8 +49,8 @@ class Extractor:
         pixels = keras.Input(split.base.input.shape[1:])
         cut = split.trunk(preprocessing()(pixels), training=False)
         cut = cut if isinstance(cut, list) else [cut]
-        pooled = keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))
-        interpreter = Interpreter(model_content=float_tflite(keras.Model(pixels, [*cut, pooled])),
+        outputs = [*cut, keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))] if pooled else cut
+        interpreter = Interpreter(model_content=float_tflite(keras.Model(pixels, outputs)),
                                   num_threads=os.cpu_count() or 1)
         self.run = interpreter.get_signature_runner()
         self.input = next(iter(self.run.get_input_details()))
@@ -59,10 +60,6 @@ class Extractor:
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         out = self.run(**{self.input: np.ascontiguousarray(batch, dtype=np.float32)})
         return [out[name] for name in self.outputs]
-
-
-def extractor(split: Split) -> Extractor:
-    return Extractor(split)
 
 
 class _NpyWriter:
@@ -98,7 +95,7 @@ def write_cache(split: Split, sets: dict[str, list[str]], out_dir: Path, batch_s
 
     With `flip`, the train images are also run mirrored ("train_flip"), from the same decode.
     """
-    run = extractor(split)
+    run = Extractor(split)
     names = [*split.cut, POOLED]
     shapes = [*split.cut_shapes, (int(split.base.output.shape[-1]),)]
     meta = {"image_size": int(split.base.input.shape[1]), "fine_tune_at": split.fine_tune_at,

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+LABELS_FILE = "labels.txt"  # shipped beside the model, one display name per line, in class order
+
 STAGES = ("data", "features", "tune", "train", "finetune", "evaluate", "quantize", "report")
 
 
@@ -84,7 +86,7 @@ class Paths:
 
     @property
     def labels(self) -> Path:
-        return self.models / "labels.txt"
+        return self.models / LABELS_FILE
 
     # metrics and plots (what dvc metrics / dvc plots read)
     @property

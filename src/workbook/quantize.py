@@ -135,7 +135,7 @@ def labels_in_metadata(path: str | Path) -> bool:
 def val_probabilities(models: dict[str, str | Path], files: list[str], threads: int | None = None,
                       chunk: int = 256) -> dict[str, np.ndarray]:
     """Probabilities of every model on every file; each chunk of images is read once for all models."""
-    runners = {name: TFLiteClassifier(path, num_threads=threads or os.cpu_count()) for name, path in models.items()}
+    runners = {name: TFLiteClassifier(path, num_threads=threads) for name, path in models.items()}
     out: dict[str, list[np.ndarray]] = {name: [] for name in models}
     with progress(total=len(files), desc="val images", unit="img") as bar:
         for start in range(0, len(files), chunk):

@@ -18,12 +18,10 @@ import jinja2
 
 from workbook.atomic import write_text
 from workbook.paths import STAGES, Paths
-from workbook.stages import notebook_name, read_timings
+from workbook.targets import INT8_MAX_GAP_POINTS, INT8_MIN_AGREEMENT, agrees_enough, within_gap
+from workbook.stages import notebook_name, read_timings, stage_number
 
 NA = "n/a"
-# The study's targets for the int8 model (the baseline target is simply "beat it").
-INT8_MAX_GAP_POINTS = 0.5
-INT8_MIN_AGREEMENT = 0.99
 # The stages this page reports on: all before the report stage, which writes the page.
 REPORTED = STAGES[:STAGES.index("report")]
 
@@ -234,7 +232,7 @@ def int8_accuracy_verdict(quantize: dict | None) -> Verdict:
         return Verdict(target, None, f"int8 {_pct(q)} against float32 {_pct(fl)}: no comparison "
                                      "(metrics/quantize.json missing or incomplete).")
     gap = 100 * (q - fl)
-    met = abs(gap) <= INT8_MAX_GAP_POINTS + 1e-9  # the tolerance absorbs float rounding at the edge
+    met = within_gap(gap)
     side = "below" if gap < 0 else "above"
     return Verdict(target, met, f"The int8 model ({_pct(q)}) is {abs(gap):.2f} points {side} the "
                                 f"float32 model ({_pct(fl)}): {'within' if met else 'outside'} the "
@@ -246,7 +244,7 @@ def agreement_verdict(quantize: dict | None) -> Verdict:
     agreement = (quantize or {}).get("agreement")
     if agreement is None:
         return Verdict(target, None, "No agreement recorded (metrics/quantize.json missing or incomplete).")
-    met = agreement >= INT8_MIN_AGREEMENT
+    met = agrees_enough(agreement)
     return Verdict(target, met, f"The int8 and float32 models make the same prediction on "
                                 f"{_pct(agreement)} of val images: {'meets' if met else 'falls short of'} "
                                 f"the {100 * INT8_MIN_AGREEMENT:g}% target.")
@@ -344,7 +342,7 @@ def latency_rows(metrics: dict[str, Any]) -> list[tuple[str, list[Shown]]]:
 
 
 def stage_rows(paths: Paths, metrics: dict[str, Any]) -> list[StageRow]:
-    return [StageRow(notebook_name(s)[:2], s, report_link(paths, s),
+    return [StageRow(stage_number(s), s, report_link(paths, s),
                      shown(metrics, f"timings.{s}.wall_s", "wall time"),
                      shown(metrics, f"timings.{s}.notebook_s", "notebook time"))
             for s in REPORTED]
@@ -390,7 +388,7 @@ def build(paths: Paths) -> Page:
 def render(page: Page) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
-    return env.from_string(TEMPLATE).render(page=page, number=notebook_name, na=NA,
+    return env.from_string(TEMPLATE).render(page=page, number=notebook_name, stage_number=stage_number, na=NA,
                                             first=REPORTED[0], last=REPORTED[-1])
 
 
@@ -529,7 +527,7 @@ TEMPLATE = """\
 <div class="sections">
 {% for view in page.sections %}
   <table data-section="{{ view.section.stage }}">
-    <caption>{{ number(view.section.stage)[:2] }} · {{ stage_title(view.section, view.href) }}
+    <caption>{{ stage_number(view.section.stage) }} · {{ stage_title(view.section, view.href) }}
       {%- if view.note %}<span class="note">{{ view.note }}</span>{% endif %}</caption>
     <tbody>
     {% for s in view.shown %}
@@ -542,7 +540,7 @@ TEMPLATE = """\
   <div class="wide">
   {% if page.latency %}
   <table class="latency">
-    <caption>07 · Latency per image, by thread count<span class="note">TFLite interpreter, on the
+    <caption>{{ stage_number("quantize") }} · Latency per image, by thread count<span class="note">TFLite interpreter, on the
       machine that ran the quantize stage</span></caption>
     <thead><tr><th>threads</th><th class="value">float32 median</th><th class="value">float32 p90</th>
       <th class="value">int8 median</th><th class="value">int8 p90</th></tr></thead>
@@ -553,7 +551,7 @@ TEMPLATE = """\
     </tbody>
   </table>
   {% else %}
-  <p class="caption">07 · Latency per image, by thread count</p>
+  <p class="caption">{{ stage_number("quantize") }} · Latency per image, by thread count</p>
   <p class="na">No latency recorded: metrics/quantize.json is missing or has no latency.</p>
   {% endif %}
   </div>
@@ -571,7 +569,7 @@ TEMPLATE = """\
       <td class="value">{{ num(r.notebook) }}</td></tr>
   {% endfor %}
   </tbody>
-  <tfoot><tr><td colspan="2">total, stages {{ number(first)[:2] }} to {{ number(last)[:2] }}</td>
+  <tfoot><tr><td colspan="2">total, stages {{ stage_number(first) }} to {{ stage_number(last) }}</td>
     <td class="value">{{ num(page.total_wall) }}{% if page.total_wall.note %}<span class="note">{{ page.total_wall.note }}</span>{% endif %}</td>
     <td class="value">{{ num(page.total_notebook) }}</td></tr></tfoot>
 </table>

@@ -23,6 +23,11 @@ def notebook_name(stage: str) -> str:
     return f"{STAGES.index(stage) + 1:02d}_{stage}"
 
 
+def stage_number(stage: str) -> str:
+    """"data" -> "01": the stage's place in the pipeline, as its notebooks are numbered."""
+    return notebook_name(stage)[:2]
+
+
 def _stamp(paths: Paths, stage: str):
     return paths.reports / f"{TMP_PREFIX}{notebook_name(stage)}.start"
 

@@ -159,9 +159,13 @@ def holdout_batches(P, d: Data) -> tuple[CachedBatches, CachedBatches]:
             CachedBatches([pooled], d.y_train, EVAL_BATCH, P.seed, shuffle=False, rows=held_rows))
 
 
+def search_with(P, n_classes: int, train, held, directory: Path | None = None) -> Search | None:
+    """`search` with params.yaml's values for the head, the seed and the search."""
+    return search(train, held, n_classes, P.train.dense_units, P.train.dropout, P.seed,
+                  P.tune.lr_min, P.tune.lr_max, P.tune.trials, P.tune.epochs, directory)
+
+
 def search_cache(P, paths, directory: Path) -> Search | None:
     """The tune stage's search on the feature cache, with params.yaml's values, in `directory`."""
     d = Data.load(paths)
-    train, held = holdout_batches(P, d)
-    return search(train, held, len(d.classes), P.train.dense_units, P.train.dropout, P.seed,
-                  P.tune.lr_min, P.tune.lr_max, P.tune.trials, P.tune.epochs, directory)
+    return search_with(P, len(d.classes), *holdout_batches(P, d), directory)
