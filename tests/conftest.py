@@ -49,6 +49,59 @@ def make_folder_set(root: Path, classes=("ant", "bee", "cat"), train: int = 6, v
     return root
 
 
+# file (under train/ or val/) -> the start of the reason it must be set aside with
+SET_ASIDE = {
+    "train/ant/cut.jpg": "truncated image data",
+    "train/ant/empty.jpg": "empty file",
+    "train/ant/fake.jpg": "not an image Pillow can read",
+    "train/ant/notes.txt": "not an image Pillow can read",
+    "train/.DS_Store": "hidden file",
+    "train/README.md": "not inside a class folder",
+    "val/ant/._ant_0.jpg": "hidden file",
+}
+# files that must be used: awkward but readable
+USED = ["train/ant/print.JPG", "train/ant/palette.png", "train/ant/alpha.png", "train/ant/photo.webp",
+        "train/ant/photo.bmp", "train/ant/phone.jpeg", "train/ant/huge.jpg", "train/ant/tiny.png",
+        "train/ant/sub/nested.jpg"]
+
+
+def make_messy_set(root: Path) -> Path:
+    classes = ("ant", "bee", "cat", "dog")
+    for split, n in (("train", 5), ("val", 3)):
+        for c, name in enumerate(classes):
+            if split == "val" and name == "dog":
+                continue  # present in train, absent in val: a warning, not an error
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                draw(c, hash((split, name, i)) % 2**32, mode="L" if i == 0 else "RGB").save(folder / f"{name}_{i}.jpg")
+    (root / "train" / "emu").mkdir()  # empty in train, absent in val: left out with a warning
+    ant = root / "train" / "ant"
+    draw(0, 1).convert("CMYK").save(ant / "print.JPG")
+    draw(0, 2).convert("P").save(ant / "palette.png")
+    rgba = draw(0, 3).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(ant / "alpha.png")
+    draw(0, 4).save(ant / "photo.webp")
+    draw(0, 5).save(ant / "photo.bmp")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    draw(0, 6).save(ant / "phone.jpeg", exif=exif.tobytes())
+    Image.fromarray(np.full((3000, 4000, 3), (200, 40, 40), np.uint8)).save(ant / "huge.jpg", quality=70)
+    draw(0, 7, size=8).save(ant / "tiny.png")
+    (ant / "sub").mkdir()
+    draw(0, 8).save(ant / "sub" / "nested.jpg")
+    whole = (root / "train" / "ant" / "ant_1.jpg").read_bytes()
+    (ant / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    (ant / "empty.jpg").write_bytes(b"")
+    (ant / "fake.jpg").write_text("I am text wearing a .jpg name")
+    (ant / "notes.txt").write_text("collected on a sunny day")
+    (root / "train" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "train" / "README.md").write_text("# my images")
+    (root / "val" / "ant" / "._ant_0.jpg").write_bytes(b"\0\5\26\7")
+    return root
+
+
 @pytest.fixture
 def folder_set(tmp_path) -> Path:
     return make_folder_set(tmp_path / "images")
@@ -80,10 +133,14 @@ class Repo:
     def write_params(self, params: dict) -> None:
         (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PYTHONPATH": str(self.root / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    def env(self) -> dict:
+        """The environment commands run in: this copy's src/ first, this Python's tools on PATH."""
+        env = {**os.environ, "PYTHONPATH": str(self.root / "src")}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-        proc = subprocess.run(args, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
+        return env
+
+    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+        proc = subprocess.run(args, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
         return proc

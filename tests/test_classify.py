@@ -19,20 +19,39 @@ SIZE, LABELS = 32, ["tench", "English springer", "gas pump"]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """models/model_int8.tflite with labels.txt beside it, as the quantize stage leaves them."""
-    from workbook import quantize
+def converted(tmp_path_factory):
+    """A tiny classifier converted as the quantize stage converts it: int8 with uint8 I/O."""
+    from workbook import litert, quantize
     from workbook.model import build_base, build_classifier, build_head
 
-    folder = tmp_path_factory.mktemp("models")
+    folder = tmp_path_factory.mktemp("calibration")
     calibration = []
     for i in range(3):
         draw(i, i, size=SIZE).save(folder / f"calib{i}.png")
         calibration.append(str(folder / f"calib{i}.png"))
     keras_model = build_classifier(build_base(SIZE, "none"), build_head(len(LABELS), 8, 0.0, seed=0), SIZE)
+    return litert.classifier_tflite(keras_model, quantize.representative_dataset(calibration), "uint8")["int8"]
+
+
+@pytest.fixture(scope="module")
+def model(converted, tmp_path_factory):
+    """models/model_int8.tflite (class names in its metadata) with labels.txt beside it, as the
+    quantize stage leaves them."""
+    from workbook import quantize
+
+    folder = tmp_path_factory.mktemp("models")
     path = folder / "model_int8.tflite"
-    quantize.write_model(path, quantize.int8_tflite(keras_model, calibration, "uint8"))
+    quantize.write_model(path, quantize.embed_metadata(converted, LABELS, "int8"))
     quantize.write_labels(folder / "labels.txt", LABELS)
+    return path
+
+
+@pytest.fixture
+def bare(converted, tmp_path):
+    """The same model without metadata, alone in its folder."""
+    path = tmp_path / "bare" / "model.tflite"
+    path.parent.mkdir()
+    path.write_bytes(converted)
     return path
 
 
@@ -76,10 +95,11 @@ def test_top_k_and_an_explicit_labels_file(model, images, tmp_path, capsys):
 
 
 def test_same_probabilities_as_the_data_stage_pipeline(model, images):
-    from workbook.classify import TFLiteClassifier, classify_files
+    from workbook.classify import classify_files
     from workbook.images import load_rgb
+    from workbook.litert import Classifier
 
-    clf = TFLiteClassifier(model)
+    clf = Classifier(model)
     predictions, unread = classify_files(clf, [images / "logo.png"], LABELS, top_k=3)
     expected = clf.probabilities(np.asarray(load_rgb(images / "logo.png", SIZE).image)[None].astype(np.float32))[0]
     assert not unread and [s for _, s in predictions[0].top] == pytest.approx(sorted(expected, reverse=True))
@@ -104,12 +124,22 @@ def test_an_unusable_model_or_labels_file_exits_2(model, images, tmp_path, capsy
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_without_labels_beside_the_model_class_numbers_are_shown(model, images, tmp_path, capsys):
-    lone = tmp_path / "lone.tflite"
+def test_the_names_come_from_the_model_itself(model, images, tmp_path, capsys):
+    lone = tmp_path / "lone.tflite"  # no labels.txt beside it
     lone.write_bytes(model.read_bytes())
-    assert main(["classify", str(lone), str(images / "photo.jpg")]) == 0
+    assert main(["classify", str(lone), str(images / "photo.jpg"), "--top-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in LABELS) and "class 0" not in out
+
+
+def test_a_model_without_metadata_takes_labels_txt_beside_it_or_shows_numbers(bare, images, capsys):
+    assert main(["classify", str(bare), str(images / "photo.jpg")]) == 0
     out, err = capsys.readouterr()
-    assert "class " in out and "no labels.txt" in err
+    assert "class 0" in out and "carries no class names" in err
+    (bare.parent / "labels.txt").write_text("".join(f"{n}\n" for n in reversed(LABELS)))
+    assert main(["classify", str(bare), str(images / "photo.jpg"), "--top-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in LABELS) and "class 0" not in out
 
 
 def test_inspect_prints_the_op_table_and_the_largest_activation(model, capsys):
@@ -119,6 +149,12 @@ def test_inspect_prints_the_op_table_and_the_largest_activation(model, capsys):
     for op in ("QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"):
         assert op in out
     assert "largest activation: op " in out
+    assert "class names (3, embedded label file): tench, English springer, gas pump" in out
+
+
+def test_inspect_says_when_a_model_has_no_metadata(bare, capsys):
+    assert main(["inspect", str(bare)]) == 0
+    assert "metadata: none" in capsys.readouterr().out
 
 
 def test_inspect_of_a_missing_model_exits_2(tmp_path, capsys):

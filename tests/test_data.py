@@ -15,7 +15,7 @@ import pytest
 from workbook import data
 from workbook.data import Candidate, DataError
 
-from conftest import draw, make_folder_set
+from conftest import SET_ASIDE, USED, draw, make_folder_set, make_messy_set
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -180,5 +180,10 @@ def test_a_download_that_fails_its_checksum_is_never_kept(tmp_path, server, monk
 
 
 def test_messy_folder_set_end_to_end(tmp_path):
-    make_folder_set(tmp_path / "set", corrupt=False)
-    assert len(run_prepare(tmp_path, tmp_path / "set").skipped) == 0
+    """Every awkward case at once: each unusable file set aside with its reason, every readable one used."""
+    prep = run_prepare(tmp_path, make_messy_set(tmp_path / "messy"))
+    got = {f"{s}/{f}": r for s, f, r in zip(prep.skipped.split, prep.skipped.file, prep.skipped.reason)}
+    assert set(got) == set(SET_ASIDE) and all(got[f].startswith(r) for f, r in SET_ASIDE.items())
+    assert set(USED) <= {f"{s}/{f}" for s, f in zip(prep.manifest.split, prep.manifest.source)}
+    assert prep.classes == ["ant", "bee", "cat", "dog"]
+    assert any("'dog' has no val folder" in w for w in prep.warnings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -38,11 +39,11 @@ MIRRORED_RUN = textwrap.dedent('''
     P = load_params(sys.argv[1])
     P = dataclasses.replace(P, train=dataclasses.replace(P.train, augment="none", dropout=0.0))
     rng = np.random.default_rng(0)
-    cut_shapes = split_base(build_base(32, "none", seed=P.seed), P.finetune.fine_tune_at).cut_shapes
+    cut_shapes = split_base(build_base(32, "none"), P.finetune.fine_tune_at).cut_shapes
     arrays = {s: ([rng.normal(size=(n, *c)).astype("float32") for c in cut_shapes],
                   rng.normal(size=(n, 1280)).astype("float32")) for s, n in (("train", 48), ("val", 24))}
 
-    class RandomCache:  # what the training stages read from features.Cache
+    class RandomCache:  # what the training stages read from cache.Cache
         def has(self, name): return name in arrays
         def cut(self, name): return arrays[name][0]
         def pooled(self, name): return arrays[name][1]
@@ -58,7 +59,7 @@ MIRRORED_RUN = textwrap.dedent('''
         Pm = dataclasses.replace(P, train=dataclasses.replace(P.train, distribute=mode))
         head = train_head(Pm, d, 1e-2)
         head_weights = head.model.get_weights()
-        base = build_base(32, "none", seed=P.seed)
+        base = build_base(32, "none")
         start_base = base.get_weights()
         tuned = fine_tune(Pm, d, base, head.model, 1e-3)
         weights[mode] = head_weights + tuned.model.get_weights()
@@ -97,8 +98,7 @@ def free_port() -> int:
 
 def write_cached_study(root: Path, params: dict, n_train: int = 60, n_val: int = 15) -> None:
     """What the data and features stages leave for the tune stage, with random pooled features."""
-    from workbook.features import META, fingerprint
-    from workbook.model import POOLED
+    from workbook.cache import META, POOLED, fingerprint
 
     classes = ["ant", "bee", "cat"]
     rng = np.random.default_rng(0)
@@ -176,15 +176,19 @@ def test_distributed_tuner_runs_every_trial_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_queued_experiments_run_in_parallel(tmp_path):
-    """Two variants queued, then run at once by two DVC queue workers, each in a temporary copy
-    of the repository under .dvc/tmp/exps (so data.source is absolute: a relative path would
-    point into that copy)."""
+def test_a_queued_sweep_reuses_unchanged_stages_and_is_compared(tmp_path):
+    """Two variants queued and run at once by two DVC queue workers, each in a temporary copy of
+    the repository under .dvc/tmp/exps (so data.source is absolute: a relative path would point
+    into that copy). DVC's run-cache restores the stages whose inputs it has seen (here the data
+    and features stages the workspace ran): another seed recomputes neither, another width only
+    the features. Then `python -m workbook compare` puts them side by side."""
     repo = copy_repo(tmp_path / "repo")
     repo.write_params(tiny_params(make_folder_set(tmp_path / "images")))
     repo.run("git", "commit", "-qam", "tiny params")
-    for epochs in (1, 2):
-        repo.dvc("exp", "run", "--queue", "evaluate", "-S", f"finetune.epochs={epochs}")
+    repo.dvc("repro", "features")
+    assert "workbook compare" in repo.run(sys.executable, "-m", "workbook", "compare", check=False).stderr
+    for change in ("seed=1", "model.alpha=0.5"):
+        repo.dvc("exp", "run", "--queue", "-S", change)
     # The workers outlive `dvc queue start`: given its output pipes, they would hold the call
     # open until they exit, so they write to a file instead.
     log = tmp_path / "queue-workers.log"
@@ -207,13 +211,16 @@ def test_queued_experiments_run_in_parallel(tmp_path):
     shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
     runs = {e["name"]: e["revs"][0]["data"] for row in shown for e in row.get("experiments") or []}
     assert len(runs) == 2
-    epochs = {name: run["params"]["params.yaml"]["data"]["finetune"]["epochs"] for name, run in runs.items()}
-    assert sorted(epochs.values()) == [1, 2]
     for name, run in runs.items():
-        metrics = {path: m.get("data", m) for path, m in run["metrics"].items()}
-        # metrics/ is cache: false in dvc.yaml: an experiment carries it only in its git commit,
-        # which holds nothing that .gitignore ignores.
-        assert "accuracy" in metrics["metrics/evaluate.json"], (
-            f"{name}: {metrics['metrics/evaluate.json']}: is metrics/ git-ignored?")
-        assert 0 <= metrics["metrics/evaluate.json"]["accuracy"] <= 1
-        assert metrics["metrics/finetune.json"]["epochs"] == epochs[name]
+        params = run["params"]["params.yaml"]["data"]
+        change = "seed" if params["seed"] == 1 else "alpha"
+        assert change == "seed" or params["model"]["alpha"] == 0.5
+        headline = run["metrics"]["metrics/study.json"]["data"]  # in the experiment's git commit
+        assert 0 <= headline["acc_lo"] <= headline["acc"] <= headline["acc_hi"] <= 1, (name, headline)
+        ran = set(re.findall(r"Running stage '(\w+)'", repo.dvc("queue", "logs", name).stdout))
+        reused = {"data", "features"} if change == "seed" else {"data"}
+        assert not ran & reused and {"tune", "train", "finetune"} <= ran, (name, sorted(ran))
+
+    proc = repo.run(sys.executable, "-m", "workbook", "compare")
+    page = (repo.root / "reports" / "compare.html").read_text()
+    assert "reports/compare.html" in proc.stdout and all(name in page for name in runs)

@@ -8,6 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from workbook import features, model  # noqa: E402
+from workbook.cache import Cache  # noqa: E402
 from workbook.batches import CachedBatches, predict  # noqa: E402
 from workbook.params import BASE_LAYERS, ParamError  # noqa: E402
 from workbook.training import compile_classifier, seed_everything  # noqa: E402
@@ -51,7 +52,7 @@ def test_logits_from_cached_tensors_equal_logits_from_pixels(base, fine_tune_at,
         files.append(str(tmp_path / f"{i}.png"))
         Image.fromarray(a).save(files[-1])
     features.write_cache(split, {"val": files}, tmp_path / "cache", 5, "float32", flip=False)
-    cache = features.Cache.open(tmp_path / "cache")
+    cache = Cache.open(tmp_path / "cache")
     top = model.build_top_classifier(split, head)
     cached = predict(top, CachedBatches(cache.cut("val"), np.zeros(12, int), 5, 0, shuffle=False))
     direct = model.logits_from_pixels(base, head, images)
@@ -71,7 +72,7 @@ def test_a_float16_cache_stays_close(base, tmp_path):
         Image.fromarray(a).save(f)
     features.write_cache(split, {"val": files}, tmp_path / "c16", 4, "float16", flip=False)
     top = model.build_top_classifier(split, head)
-    cached = predict(top, CachedBatches(features.Cache.open(tmp_path / "c16").cut("val"), np.zeros(6, int), 4, 0,
+    cached = predict(top, CachedBatches(Cache.open(tmp_path / "c16").cut("val"), np.zeros(6, int), 4, 0,
                                         shuffle=False))
     direct = model.logits_from_pixels(base, head, images)
     assert np.abs(cached - direct).max() < 2e-2 * max(1.0, np.abs(direct).max())
@@ -85,7 +86,7 @@ def test_mirrored_views_are_the_trunk_of_mirrored_images(base, tmp_path):
     for f, a in zip(files, images):
         Image.fromarray(a).save(f)
     features.write_cache(split, {"train": files, "val": files}, tmp_path / "c", 3, "float32", flip=True)
-    cache = features.Cache.open(tmp_path / "c")
+    cache = Cache.open(tmp_path / "c")
     run = features.Extractor(split)
     expected = run(images[:, :, ::-1, :].astype(np.float32))
     for got, want in zip(cache.cut("train_flip") + [cache.pooled("train_flip")], expected):
@@ -126,3 +127,22 @@ def test_weights_that_do_not_fit_are_a_param_error(tmp_path):
         f.attrs["layer_names"] = np.array([b"Conv1", b"Conv_1"])
     with pytest.raises(ParamError, match="model.weights"):
         model.build_base(64, str(path))
+
+
+def test_a_narrower_base_trains_with_random_weights():
+    """model.alpha 0.5: the same 154 layers and cut, fewer channels; the head trains on its pooled output."""
+    from workbook.model import build_head, build_top_classifier, split_base
+
+    base = model.build_base(32, "none", alpha=0.5)
+    assert len(base.layers) == BASE_LAYERS and base.output.shape[-1] == 1280  # pooled width: 1280 up to alpha 1
+    split = split_base(base, 130)
+    assert split.cut == ["block_13_project_BN", "block_14_depthwise_BN"]
+    assert split.cut_shapes[0][-1] == 80  # 160 channels at alpha 1.0
+    seed_everything(0)
+    top = build_top_classifier(split, build_head(3, 8, 0.0, seed=0, features=int(base.output.shape[-1])))
+    model.set_fine_tuning(base, 130)
+    compile_classifier(top, 1e-3)
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(16, *s)).astype("float32") for s in split.cut_shapes]
+    history = top.fit(x, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0).history
+    assert np.isfinite(history["loss"]).all() and history["loss"][-1] < history["loss"][0]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from workbook.params import BASE_LAYERS, ParamError, keys, load_params
+from workbook.params import BASE_LAYERS, ParamError, StageParams, UndeclaredParam, keys, load_params, subset
 
 from conftest import REPO
 
@@ -21,6 +21,7 @@ BAD = {
     "data.checksum": (123, "md5:xyz"),
     "data.image_size": ("big", 16),
     "model.weights": (3, "weights.bin"),
+    "model.alpha": ("wide", 0.6),
     "features.batch_size": (1.5, 0),
     "features.dtype": (16, "int8"),
     "tune.trials": ("ten", 0),
@@ -133,19 +134,43 @@ def test_archive_source_must_be_an_archive(tmp_path):
         load_params(write(tmp_path, {"data.source": str(tmp_path / "notes.txt")}))
 
 
-def test_notebook_overrides_apply_and_are_checked(tmp_path):
+def test_alpha_takes_the_widths_keras_has_weights_for(tmp_path):
+    with pytest.raises(ParamError) as e:
+        load_params(write(tmp_path, {"model.alpha": 0.6}))
+    assert "model.alpha = 0.6" in str(e.value) and "0.35, 0.5, 0.75, 1, 1.3, 1.4" in str(e.value)
+    assert load_params(write(tmp_path, {"model.alpha": 1})).model.alpha == 1.0
+
+
+def test_values_handed_to_a_stage_apply_and_are_checked(tmp_path):
     path = write(tmp_path)
-    assert load_params(path, data_image_size=96).data.image_size == 96
-    assert load_params(path, data_checksum="None").data.checksum is None
+    assert load_params(path, values={"data": {"image_size": 96}}).data.image_size == 96
+    assert load_params(path, values={"seed": 7, "train": {"epochs": 1}}).train.epochs == 1
     with pytest.raises(ParamError, match=r"data\.image_size"):
-        load_params(path, data_image_size=-5)
+        load_params(path, values={"data": {"image_size": -5}})
     with pytest.raises(ParamError, match="not a params.yaml key"):
-        load_params(path, data_imagesize=96)
+        load_params(path, values={"data": {"imagesize": 96}})
 
 
-def test_check_command_prints_one_line_naming_the_key(tmp_path):
+def test_a_stage_sees_only_the_params_it_declares(tmp_path):
+    P = load_params(write(tmp_path))
+    declared = ["seed", "train", "data.image_size"]
+    view = StageParams(P, declared, "train")
+    assert view.seed == P.seed and view.train.epochs == P.train.epochs
+    assert view.data.image_size == P.data.image_size and view.get("train.dropout") == P.train.dropout
+    with pytest.raises(UndeclaredParam, match=r"data\.source is not a param of the train stage.*dvc\.yaml"):
+        view.data.source
+    with pytest.raises(UndeclaredParam, match=r"finetune is not a param of the train stage"):
+        view.finetune
+    # what the runner hands the notebook: exactly the declared values, nested as in params.yaml
+    handed = subset(P, declared)
+    assert handed == {"seed": P.seed, "train": vars(P.train), "data": {"image_size": P.data.image_size}}
+    assert load_params(write(tmp_path), values=handed) == P
+
+
+def test_run_command_prints_one_line_naming_the_key(tmp_path):
     write(tmp_path, {"data.image_size": -5})
-    proc = subprocess.run([sys.executable, "-m", "workbook", "check", "data"], cwd=tmp_path,
+    (tmp_path / "dvc.yaml").write_text("stages:\n  data:\n    cmd: python -m workbook run data\n    params: [data]\n")
+    proc = subprocess.run([sys.executable, "-m", "workbook", "run", "data"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

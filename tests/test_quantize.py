@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbook import quantize
-from workbook.classify import TFLiteClassifier, metadata_names, ops
+from workbook import litert, metadata, quantize
+from workbook.inspection import ops
+from workbook.litert import Classifier
 
 from conftest import draw
 
@@ -44,10 +45,11 @@ def tflite(tmp_path_factory, keras_model, prepared) -> dict:
     folder = tmp_path_factory.mktemp("models")
     calibration = quantize.representative_files(prepared, 4, seed=0)
     paths = {"float32": folder / "float.tflite", "uint8": folder / "int8_u.tflite", "int8": folder / "int8_s.tflite"}
-    both = quantize.tflite_models(keras_model, calibration, "uint8")  # as the stage converts
+    dataset = quantize.representative_dataset(calibration)
+    both = litert.classifier_tflite(keras_model, dataset, "uint8")  # as the stage converts
     quantize.write_model(paths["float32"], both["float32"])
     quantize.write_model(paths["uint8"], both["int8"])
-    quantize.write_model(paths["int8"], quantize.int8_tflite(keras_model, calibration, "int8"))
+    quantize.write_model(paths["int8"], litert.classifier_tflite(keras_model, dataset, "int8")["int8"])
     return paths
 
 
@@ -76,7 +78,7 @@ def test_representative_dataset_feeds_float_pixels_one_at_a_time(prepared):
 
 @pytest.mark.parametrize("io", ["uint8", "int8"])
 def test_int8_model_is_full_integer_with_integer_io(tflite, io):
-    clf = TFLiteClassifier(tflite[io])
+    clf = Classifier(tflite[io])
     assert clf.input_dtype == io and clf.output_dtype == io
     assert clf.image_size == SIZE and clf.classes == CLASSES
     # every op between the integer input and output computes in int8
@@ -89,26 +91,28 @@ def test_int8_model_is_full_integer_with_integer_io(tflite, io):
 
 
 def test_one_export_converts_as_the_keras_converter_does(tflite, keras_model, prepared, tmp_path):
-    calibration = quantize.representative_files(prepared, 4, seed=0)
-    separate = {"float32": quantize.float_tflite(keras_model),
-                "uint8": quantize.int8_tflite(keras_model, calibration, "uint8")}
+    import tensorflow as tf
+
+    dataset = quantize.representative_dataset(quantize.representative_files(prepared, 4, seed=0))
+    keras_int8 = litert._int8(tf.lite.TFLiteConverter.from_keras_model(keras_model), dataset, "uint8")
+    separate = {"float32": litert.float_tflite(keras_model), "uint8": litert._convert(keras_int8)}
     pixels = val_pixels(prepared)
     for name, content in separate.items():
         quantize.write_model(tmp_path / f"{name}.tflite", content)
-        ours = TFLiteClassifier(tflite[name]).probabilities(pixels, 4)
-        theirs = TFLiteClassifier(tmp_path / f"{name}.tflite").probabilities(pixels, 4)
+        ours = Classifier(tflite[name]).probabilities(pixels, 4)
+        theirs = Classifier(tmp_path / f"{name}.tflite").probabilities(pixels, 4)
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
 def test_float_model_keeps_float_io(tflite):
-    clf = TFLiteClassifier(tflite["float32"])
+    clf = Classifier(tflite["float32"])
     assert clf.input_dtype == "float32" and clf.output_dtype == "float32"
 
 
 @pytest.mark.parametrize("name", ["float32", "uint8", "int8"])
 def test_every_model_gives_probabilities_batched_or_not(tflite, prepared, name):
     pixels = val_pixels(prepared)
-    clf = TFLiteClassifier(tflite[name])
+    clf = Classifier(tflite[name])
     probs = clf.probabilities(pixels, batch_size=4)
     assert probs.shape == (len(pixels), CLASSES) and probs.dtype == np.float32
     assert (probs >= 0).all() and np.allclose(probs.sum(axis=1), 1.0, atol=CLASSES / 256 + 1e-5)
@@ -137,15 +141,6 @@ def test_accuracy_agreement_and_per_class_on_a_tiny_set():
     assert np.allclose(table.int8_accuracy, [0.5, 0.5, 0.5])
     assert np.allclose(table.change, [-0.5, 0.0, -0.5])
     assert list(table.disagreements) == [1, 0, 1]
-    lat = {m: {"1": {"median_ms": 2.0, "p90_ms": 3.0}, "2": {"median_ms": 1.0, "p90_ms": 1.5}} for m in quantize.MODELS}
-    s = quantize.summary(y, probs, {"float32": 300, "int8": 100}, lat, "uint8", 4, in_metadata=False)
-    assert s["float_accuracy"] == pytest.approx(5 / 6) and s["int8_accuracy"] == pytest.approx(3 / 6)
-    assert s["agreement"] == pytest.approx(4 / 6) and s["int8_latency_ms_2_threads"] == 1.0
-    assert s["int8_tied_top"] == 0 and s["latency_background_cores"] is None  # none measured here
-    assert s["labels_in_metadata"] is False and "labels.txt" in s["labels_note"]
-    for key in ("float_bytes", "int8_bytes", "io_dtype", "float_latency_ms_2_threads", "representative_samples",
-                "latency"):
-        assert key in s
 
 
 def test_tied_top_scores_are_found():
@@ -195,10 +190,17 @@ def test_labels_file_has_one_name_per_line_in_class_order(tmp_path):
     assert path.read_text().splitlines() == ["tench", "English springer", "gas pump"]
 
 
-def test_labels_are_not_in_the_converted_model_metadata(tflite):
-    names = metadata_names(tflite["uint8"])
-    assert "min_runtime_version" in names
-    assert quantize.labels_in_metadata(tflite["uint8"]) is False
+def test_both_models_carry_the_class_names_and_the_float_one_its_normalisation(tflite, prepared):
+    names = ["zero", "one", "two"]
+    pixels = val_pixels(prepared)
+    for kind, key in (("float32", "float32"), ("int8", "uint8")):
+        embedded = quantize.embed_metadata(tflite[key].read_bytes(), names, kind)
+        read = metadata.read(embedded)
+        assert read.labels == names and kind in read.name
+        assert read.normalization == (([0.0] * 3, [1.0] * 3) if kind == "float32" else None)
+        quantize.write_model(tflite[key].with_suffix(".meta.tflite"), embedded)
+        with_meta = Classifier(tflite[key].with_suffix(".meta.tflite")).probabilities(pixels)
+        np.testing.assert_array_equal(with_meta, Classifier(tflite[key]).probabilities(pixels))
 
 
 def test_model_writes_are_atomic(tmp_path):

@@ -1,7 +1,8 @@
 """Command line: `python -m workbook <command>` (or the `workbook` console script).
 
-  check STAGE          check params.yaml before a stage runs (one line naming the bad key)
-  publish NOTEBOOK     render an executed notebook to HTML and move both into reports/
+  run STAGE            run one stage of dvc.yaml: check params.yaml (one line naming a bad key),
+                       execute its notebook with its declared params, render it into reports/
+  compare              reports/compare.html: every experiment of `dvc exp show` side by side
   classify MODEL PATH  top-k labels of images (files or folders) with a .tflite model
   inspect MODEL        the ops of a .tflite model with their tensor sizes
   bench                the study timed two ways: the workbook's (cached) and the uncached one
@@ -14,17 +15,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from workbook.paths import STAGES
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbook", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("check", help="check params.yaml (fast: no TensorFlow)")
-    p.add_argument("stage", help="the stage about to run (its start time is recorded)")
+    p = sub.add_parser("run", help="run one stage (what dvc.yaml's cmd of every stage calls)")
+    p.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
 
-    p = sub.add_parser("publish", help="render an executed notebook and move it into reports/")
-    p.add_argument("stage", help="stage name, e.g. data")
+    sub.add_parser("compare", help="compare the experiments of `dvc exp show` in reports/compare.html")
 
     p = sub.add_parser("classify", help="top-k labels of images (files or folders) with a .tflite model")
     p.add_argument("model", help="a .tflite image classifier, e.g. models/model_int8.tflite")
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--directory", required=True,
                    help="the tuner folder, the same for every process (a new one for a new search)")
 
-    commands = {"check": _check, "publish": _publish, "classify": _classify, "inspect": _inspect,
+    commands = {"run": _run, "compare": _compare, "classify": _classify, "inspect": _inspect,
                 "bench": _bench, "tune-worker": _tune_worker}
     args = parser.parse_args(argv)
     return commands[args.command](args) or 0
@@ -64,20 +66,26 @@ def _params():
         return None
 
 
-def _check(args) -> int:
-    from workbook.stages import mark_start
+def _run(args) -> int:
+    from workbook.params import ParamError
+    from workbook.runner import NotebookFailed, run_stage
 
-    if _params() is None:
+    try:
+        run_stage(args.stage)
+    except ParamError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    mark_start(args.stage)
+    except NotebookFailed as e:
+        print(f"error: stage {args.stage}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _publish(args) -> int:
-    from workbook.stages import publish
+def _compare(args) -> int:
+    from workbook.compare import main as compare
+    from workbook.paths import find_root
 
-    publish(args.stage)
-    return 0
+    return compare(find_root())
 
 
 def _classify(args) -> int:
@@ -87,7 +95,7 @@ def _classify(args) -> int:
 
 
 def _inspect(args) -> int:
-    from workbook.classify import run_inspect
+    from workbook.inspection import run_inspect
 
     return run_inspect(args.model)
 

@@ -74,7 +74,7 @@ class Run:
 
 
 def run_workbook(repo: Path) -> Run:
-    """The real pipeline, start to end; stage times from metrics/timings/."""
+    """The real pipeline, start to end; stage times from results/timings/."""
     from workbook.paths import Paths
     from workbook.stages import read_timings
 
@@ -107,7 +107,7 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
     import tensorflow as tf
 
     from workbook.batches import ImageBatches
-    from workbook.data import load_manifest
+    from workbook.prepared import load_manifest
     from workbook.model import augmentation, build_base, build_classifier, build_head, set_fine_tuning
     from workbook.training import compile_classifier, seed_everything
 
@@ -116,7 +116,7 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
     train = manifest[manifest.split == "train"].sample(frac=1, random_state=P.seed).head(SAMPLE)
     sample = ImageBatches(list(train.file), train.y.to_numpy(), P.train.batch_size, P.seed, shuffle=False)
     batches = [sample[i] for i in range(len(sample))]
-    base = build_base(P.data.image_size, P.model.weights, repo, P.seed)
+    base = build_base(P.data.image_size, P.model.weights, repo, P.model.alpha)
     head = build_head(len(classes), P.train.dense_units, P.train.dropout, P.seed)
     augment = augmentation(P.train.rotation, P.seed) if P.train.augment != "none" else None
 
@@ -153,12 +153,12 @@ def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
 def floor_seconds(P, repo: Path) -> float:
     """One plain forward pass of the trunk (below the cut) over every image, decoding included,
     with the engine the feature cache uses (LiteRT): the least any cache of it can cost."""
-    from workbook.data import load_manifest
+    from workbook.prepared import load_manifest
     from workbook.features import Extractor, _batches
     from workbook.model import build_base, split_base
 
     manifest, _ = load_manifest(repo / "data" / "prepared")
-    split = split_base(build_base(P.data.image_size, P.model.weights, repo, P.seed), P.finetune.fine_tune_at)
+    split = split_base(build_base(P.data.image_size, P.model.weights, repo, P.model.alpha), P.finetune.fine_tune_at)
     run = Extractor(split, pooled=False)
     start = time.perf_counter()
     for batch in _batches(list(manifest.file), P.features.batch_size):
@@ -189,7 +189,7 @@ def bench(data: str, weights: str, baseline_weights: str | None, workdir: Path |
         P = load_params(repo / "params.yaml")
         print(f"bench: the workbook's way (dvc repro in {repo}) ...", file=sys.stderr)
         cached = run_workbook(repo)
-        counts = json.loads((repo / "metrics" / "data.json").read_text())
+        counts = json.loads((repo / "results" / "data.json").read_text())
         print(f"bench: the uncached way, timed on up to {SAMPLE} train images per kind of pass ...", file=sys.stderr)
         rates = uncached_rates(P, repo)
         sample = rates.pop("sample_images")

@@ -26,6 +26,7 @@ import yaml
 
 from workbook.atomic import atomic_path, scratch, write_text
 from workbook.images import UnreadableImage, load_rgb
+from workbook.results import Summary, write_details
 from workbook.progress import progress, tqdm  # before tqdm.contrib: it silences tqdm.auto's warning
 
 from tqdm.contrib.concurrent import process_map  # noqa: E402  isort: skip
@@ -389,27 +390,67 @@ def prepare(source: str, checksum: str | None, image_size: int, root: Path, raw_
     return Prepared(manifest, skipped, classes, warnings, shown_root)
 
 
-def load_manifest(prepared_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The prepared images (manifest rows, absolute paths) and the class names, in label order."""
-    manifest = pd.read_csv(prepared_dir / "manifest.csv")
-    classes = (prepared_dir / "classes.txt").read_text().split()
-    manifest["file"] = [str(prepared_dir / p) for p in manifest.path]
-    manifest["y"] = manifest.label.map({c: i for i, c in enumerate(classes)})
-    return manifest, classes
+@dataclass
+class DataResult(Summary):
+    """The data stage's result; its plain fields are results/data.json."""
+
+    template = "data.md.j2"
+    source: str
+    split_root: str  # the folder set read (inside the archive, for archives)
+    classes: int
+    train_images: int
+    val_images: int
+    skipped: int
+    converted: int
+    converted_by_mode: dict[str, int]
+    exif_rotated: int
+    val_from_imagenet_train: int  # val images named as ImageNet train images: seen in pretraining
+    val_from_imagenet_val: int
+    val_other: int
+    warnings: list[str]
+    labels: list[str]  # class folder names, in class order
+    names: dict[str, str]  # readable name of each label
+    manifest: pd.DataFrame  # one row per prepared image, with its absolute path in `file`
+    skipped_files: pd.DataFrame  # split, label, file, reason
+
+    def counts(self) -> pd.DataFrame:
+        """Images per class and split."""
+        counts = (self.manifest.groupby(["label", "split"]).size().unstack(fill_value=0)
+                  .reindex(columns=list(SPLITS), fill_value=0))
+        counts.insert(0, "class", [self.names[c] for c in counts.index])
+        return counts
+
+    def conversions(self) -> pd.DataFrame:
+        converted = self.manifest[self.manifest.converted]
+        return converted.groupby(["split", "mode"]).size().rename("images").reset_index()
+
+    def sizes(self) -> pd.DataFrame:
+        """Original width and height (after EXIF rotation): min, median, max per split."""
+        sizes = self.manifest.groupby("split")[["width", "height"]].describe()
+        return sizes.loc[:, (slice(None), ["min", "50%", "max"])].rename(columns={"50%": "median"}).astype(int)
+
+    def provenance(self) -> pd.DataFrame:
+        return self.manifest.groupby(["split", "origin"]).size().unstack(fill_value=0)
 
 
-def summary(prep: Prepared) -> dict:
-    """The data stage's metrics."""
-    m = prep.manifest
-    counts = {s: int((m.split == s).sum()) for s in SPLITS}
-    return {
-        "classes": len(prep.classes),
-        **{f"{s}_images": counts[s] for s in SPLITS},
-        "skipped": int(len(prep.skipped)),
-        "converted": int(m.converted.sum()),
-        "converted_by_mode": {k: int(v) for k, v in m[m.converted].value_counts("mode").items()},
-        "exif_rotated": int(m.rotated.sum()),
-        "val_from_imagenet_val": int(((m.split == "val") & (m.origin == "ImageNet val")).sum()),
-        "val_from_imagenet_train": int(((m.split == "val") & (m.origin == "ImageNet train")).sum()),
-        "warnings": prep.warnings,
-    }
+def run(P, paths) -> DataResult:
+    """The data stage: prepare data.source into data/prepared and describe what was done."""
+    from workbook import imagenet
+
+    prep = prepare(P.data.source, P.data.checksum, P.data.image_size, paths.root, paths.raw,
+                   paths.data_dvc, paths.prepared)
+    m = prep.manifest.assign(file=lambda m: [str(paths.prepared / p) for p in m.path])
+    val = m[m.split == "val"]
+    result = DataResult(
+        source=P.data.source, split_root=prep.split_root, classes=len(prep.classes),
+        train_images=int((m.split == "train").sum()), val_images=len(val), skipped=len(prep.skipped),
+        converted=int(m.converted.sum()),
+        converted_by_mode={k: int(v) for k, v in m[m.converted].value_counts("mode").items()},
+        exif_rotated=int(m.rotated.sum()),
+        val_from_imagenet_train=int((val.origin == "ImageNet train").sum()),
+        val_from_imagenet_val=int((val.origin == "ImageNet val").sum()),
+        val_other=int((val.origin == "other").sum()),
+        warnings=prep.warnings, labels=prep.classes, names=imagenet.display_names(prep.classes),
+        manifest=m, skipped_files=prep.skipped)
+    write_details(paths.details("data"), result)
+    return result

@@ -15,10 +15,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
 from workbook import imagenet
-from workbook.model import build_base, build_top_classifier, split_base
+from workbook.atomic import write_csv
+from workbook.model import build_base, build_top_classifier, load_model, split_base
+from workbook.results import Summary, write_details
+from workbook.scoring import confident_mistakes, confusions, scores
+from workbook.stats import Accuracy, Paired, paired
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -53,12 +56,13 @@ class Baseline:
     note: str  # how it was computed, or why it was skipped
 
 
-def _with_top(weights: str, image_size: int, root: Path) -> keras.Model:
+def _with_top(weights: str, image_size: int, root: Path, alpha: float) -> keras.Model:
     from workbook.params import resolve
 
+    shape = (image_size, image_size, 3)
     if weights == "imagenet":
-        return keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), weights="imagenet")
-    model = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), weights=None)
+        return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights="imagenet")
+    model = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights=None)
     model.load_weights(str(resolve(weights, root)))  # by order: the file's names are Keras 2's
     return model
 
@@ -79,7 +83,7 @@ def same_trunk(a: keras.Model, b: keras.Model) -> bool:
 
 
 def baseline(weights: str, model_weights: str, image_size: int, classes: list[str], root: Path,
-             pooled_val: np.ndarray, val_files: list[str], seed: int = 0) -> Baseline:
+             pooled_val: np.ndarray, val_files: list[str], alpha: float = 1.0) -> Baseline:
     """The pretrained ImageNet classifier restricted to the N classes, with no training at all."""
     if weights == "none":
         return Baseline(None, "skipped: evaluate.baseline_weights is none")
@@ -89,11 +93,11 @@ def baseline(weights: str, model_weights: str, image_size: int, classes: list[st
         return Baseline(None, f"skipped: the classes are not ImageNet wnids (e.g. {', '.join(unknown)}), "
                               "so the ImageNet classifier has no output for them")
     try:
-        full = _with_top(weights, image_size, root)
+        full = _with_top(weights, image_size, root, alpha)
     except Exception as e:  # no network for "imagenet", or a file that does not fit
         return Baseline(None, f"skipped: the with-top weights could not be loaded ({e})")
     kernel, bias = full.get_layer("predictions").get_weights()
-    pretrained = build_base(image_size, model_weights, root, seed)
+    pretrained = build_base(image_size, model_weights, root, alpha)
     if same_trunk(pretrained, full):
         pooled = pooled_val
         how = ("the cached pooled features times the classifier's Dense weights (its trunk is "
@@ -111,48 +115,98 @@ def baseline(weights: str, model_weights: str, image_size: int, classes: list[st
     return Baseline(softmax(logits), f"computed from {how}; outputs restricted to the {len(idx)} classes")
 
 
-def scores(y: np.ndarray, probs: np.ndarray, names: list[str]) -> tuple[dict, pd.DataFrame]:
-    """Accuracy and macro F1, and the per-class precision / recall / F1 table."""
-    pred = probs.argmax(axis=1)
-    labels = list(range(len(names)))
-    report = classification_report(y, pred, labels=labels, target_names=names, output_dict=True,
-                                   zero_division=0)
-    table = pd.DataFrame({n: report[n] for n in names}).T.rename_axis("class").reset_index()
-    table["support"] = table["support"].astype(int)
-    return {"accuracy": float(accuracy_score(y, pred)), "macro_f1": float(report["macro avg"]["f1-score"])}, table
+# ---------------------------------------------------------------------------------------------
+# the evaluate stage
+
+MODELS = ("fine-tuned", "head only", "no-training baseline")
 
 
 @dataclass
-class Paired:
-    """Two models on the same images: where exactly one of them is right, and whether that split
-    is beyond chance (exact McNemar test: a two-sided binomial test on the discordant images)."""
-    only_a: int  # images model a gets right and model b wrong
-    only_b: int
-    p_value: float
+class EvaluateResult(Summary):
+    """The evaluate stage's result; its plain fields are results/evaluate.json."""
+
+    template = "evaluate.md.j2"
+    accuracy: Accuracy  # the fine-tuned model, with its 95% interval
+    head: Accuracy  # the head on the frozen base, before fine-tuning
+    baseline: Accuracy | None  # the no-training ImageNet classifier; None when it cannot apply
+    baseline_note: str  # how the baseline was computed, or why it was skipped
+    vs_baseline: Paired | None  # fine-tuned (a) against the baseline (b), image by image
+    macro_f1: float
+    imagenet_val: dict[str, Accuracy]  # each model on the val images from ImageNet's own val split
+    val_seen_in_pretraining: int  # val images named as ImageNet train images
+    train_images: int
+    fine_tune_at: int
+    layers_fine_tuned: int
+    names: list[str]  # readable class names, in class order
+    comparison: pd.DataFrame  # one row per model
+    per_class: pd.DataFrame  # precision, recall, F1, support (fine-tuned)
+    confusion: np.ndarray  # counts, rows true class (fine-tuned)
+    confusion_normalised: np.ndarray
+    mistakes: pd.DataFrame  # the most confident wrong predictions
+
+    @property
+    def val_images(self) -> int:
+        return self.accuracy.images
 
 
-def paired(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray) -> Paired:
-    from scipy.stats import binomtest
-
-    right_a, right_b = probs_a.argmax(axis=1) == y, probs_b.argmax(axis=1) == y
-    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
-    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return Paired(only_a, only_b, float(p))
-
-
-def confusions(y: np.ndarray, probs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and row-normalised confusion matrices (rows: true class)."""
-    labels = list(range(n))
-    counts = confusion_matrix(y, probs.argmax(axis=1), labels=labels)
-    normalised = confusion_matrix(y, probs.argmax(axis=1), labels=labels, normalize="true")
-    return counts, np.nan_to_num(normalised)
+def _comparison(y: np.ndarray, probs: dict[str, np.ndarray], names: list[str], held_out: np.ndarray):
+    rows, subset = [], {}
+    for name, p in probs.items():
+        overall, _ = scores(y, p, names)
+        acc = Accuracy.of_predictions(y, p.argmax(axis=1))
+        subset[name] = Accuracy.of_predictions(y[held_out], p[held_out].argmax(axis=1))
+        rows.append({"model": name, "accuracy": acc.value, "95% CI low": acc.low, "95% CI high": acc.high,
+                     "errors": acc.images - acc.right, "macro F1": overall["macro_f1"],
+                     f"accuracy on the {int(held_out.sum())} ImageNet-val images": subset[name].value})
+    return pd.DataFrame(rows), subset
 
 
-def confident_mistakes(y: np.ndarray, probs: np.ndarray, files: list[str], names: list[str], k: int) -> pd.DataFrame:
-    """The k wrong predictions made with the highest confidence."""
-    pred = probs.argmax(axis=1)
-    wrong = np.flatnonzero(pred != y)
-    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]
-    return pd.DataFrame({"file": [files[i] for i in order], "true": [names[y[i]] for i in order],
-                         "predicted": [names[pred[i]] for i in order],
-                         "confidence": probs[order, pred[order]]})
+def log_confusion(folder: Path, y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
+    """The confusion matrix for `dvc plots` (DVCLive's sklearn plot: one actual/predicted row per image)."""
+    import logging
+
+    from dvclive import Live
+
+    logging.getLogger("dvclive").setLevel(logging.WARNING)
+    with Live(dir=str(folder), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+        live.log_sklearn_plot("confusion_matrix", [names[i] for i in y], [names[i] for i in predicted],
+                              name="confusion_matrix.json")
+
+
+def run(P, paths) -> EvaluateResult:
+    """The evaluate stage: every val image through the fine-tuned model, the head and the baseline."""
+    from workbook.params import BASE_LAYERS
+    from workbook.training import Data
+
+    d = Data.load(paths)
+    manifest = pd.read_csv(paths.manifest)
+    val = manifest[manifest.split == "val"].reset_index(drop=True)
+    names = list(imagenet.display_names(d.classes).values())
+    pooled = d.cache.pooled("val")
+    k = P.finetune.fine_tune_at
+    probs = {"fine-tuned": finetuned_probs(load_model(paths.model), d.cache, k),
+             "head only": head_probs(load_model(paths.head_model), pooled)}
+    found = baseline(P.evaluate.baseline_weights, P.model.weights, P.data.image_size, d.classes,
+                     paths.root, pooled, d.val_files, P.model.alpha)
+    if found.probs is not None:
+        probs["no-training baseline"] = found.probs
+    y, held_out = d.y_val, (val.origin == "ImageNet val").to_numpy()
+    comparison, subset = _comparison(y, probs, names, held_out)
+    overall, per_class = scores(y, probs["fine-tuned"], names)
+    counts, normalised = confusions(y, probs["fine-tuned"], len(names))
+    predicted = probs["fine-tuned"].argmax(axis=1)
+    result = EvaluateResult(
+        accuracy=Accuracy.of_predictions(y, predicted),
+        head=Accuracy.of_predictions(y, probs["head only"].argmax(axis=1)),
+        baseline=Accuracy.of_predictions(y, found.probs.argmax(axis=1)) if found.probs is not None else None,
+        baseline_note=found.note,
+        vs_baseline=paired(y, predicted, found.probs.argmax(axis=1)) if found.probs is not None else None,
+        macro_f1=overall["macro_f1"], imagenet_val=subset,
+        val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=len(d.y_train),
+        fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
+        per_class=per_class, confusion=counts, confusion_normalised=normalised,
+        mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes))
+    write_details(paths.details("evaluate"), result)
+    write_csv(paths.table("eval_per_class"), per_class)
+    log_confusion(paths.live("evaluate"), y, predicted, names)
+    return result

@@ -8,27 +8,20 @@ Files are streamed to disk batch by batch and read back memory-mapped, so memory
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from workbook.atomic import atomic_path, write_json
+from workbook.cache import META, POOLED, Cache, fingerprint
 from workbook.images import read_prepared
-from workbook.model import POOLED, Split, preprocessing
+from workbook.model import Split, preprocessing
 from workbook.progress import progress
-
-META = "cache.json"
-
-
-def fingerprint(files: list[str]) -> str:
-    """Identifies the image list (order included) a cache was computed from."""
-    return hashlib.md5("\n".join("/".join(Path(f).parts[-3:]) for f in files).encode()).hexdigest()
-
+from workbook.results import Summary, write_details
 
 class Extractor:
     """Raw pixels (0..255) -> [cut tensors..., pooled base output], run by LiteRT (without
@@ -42,24 +35,17 @@ class Extractor:
 
     def __init__(self, split: Split, pooled: bool = True):
         import keras
-        from ai_edge_litert.interpreter import Interpreter
 
-        from workbook.quantize import float_tflite
+        from workbook.litert import Runner, float_tflite
 
         pixels = keras.Input(split.base.input.shape[1:])
         cut = split.trunk(preprocessing()(pixels), training=False)
         cut = cut if isinstance(cut, list) else [cut]
         outputs = [*cut, keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))] if pooled else cut
-        interpreter = Interpreter(model_content=float_tflite(keras.Model(pixels, outputs)),
-                                  num_threads=os.cpu_count() or 1)
-        self.run = interpreter.get_signature_runner()
-        self.input = next(iter(self.run.get_input_details()))
-        # Keras names the outputs output_0, output_1, ... in the model's order
-        self.outputs = sorted(self.run.get_output_details(), key=lambda n: int(n.rsplit("_", 1)[1]))
+        self.run = Runner(float_tflite(keras.Model(pixels, outputs)))
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
-        out = self.run(**{self.input: np.ascontiguousarray(batch, dtype=np.float32)})
-        return [out[name] for name in self.outputs]
+        return self.run(batch)
 
 
 class _NpyWriter:
@@ -122,41 +108,61 @@ def write_cache(split: Split, sets: dict[str, list[str]], out_dir: Path, batch_s
     return meta
 
 
+# ---------------------------------------------------------------------------------------------
+# the features stage
+
+
 @dataclass
-class Cache:
-    """Read access to a cache folder; arrays are memory-mapped."""
+class FeaturesResult(Summary):
+    """The features stage's result; its plain fields are results/features.json."""
 
-    folder: Path
-    meta: dict
-
-    @classmethod
-    def open(cls, folder: Path) -> "Cache":
-        try:
-            meta = json.loads((folder / META).read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{folder}: no feature cache here; run the features stage "
-                                    "(dvc repro features)") from None
-        return cls(folder, meta)
-
-    def check(self, set_name: str, files: list[str]) -> None:
-        """Fail loudly when the cache was computed from other images than `files`."""
-        info = self.meta["sets"].get(set_name)
-        if info is None or info["fingerprint"] != fingerprint(files):
-            raise ValueError(f"{self.folder}: the cached '{set_name}' set was computed from other images "
-                             "than data/prepared holds now; run dvc repro to refresh it")
-
-    def has(self, set_name: str) -> bool:
-        return set_name in self.meta["sets"]
-
-    def _load(self, set_name: str, name: str) -> np.ndarray:
-        return np.load(self.folder / f"{set_name}.{name}.npy", mmap_mode="r")
-
-    def cut(self, set_name: str) -> list[np.ndarray]:
-        return [self._load(set_name, n) for n in self.meta["cut"]]
-
-    def pooled(self, set_name: str) -> np.ndarray:
-        return np.asarray(self._load(set_name, POOLED))
+    template = "features.md.j2"
+    images: int  # passes of the trunk: every image, plus the mirrored train images with flip
+    sets: dict[str, int]  # images per cached set (train, val, train_flip)
+    seconds: float
+    images_per_s: float
+    cache_mb: float  # on disk, MiB
+    fine_tune_at: int
+    base_layers: int
+    dtype: str
+    cut: pd.DataFrame  # the cut tensors: layer, index, shape, bytes per image
 
     @property
-    def nbytes(self) -> int:
-        return sum(p.stat().st_size for p in self.folder.glob("*.npy"))
+    def cut_kib(self) -> float:
+        return float(self.cut["bytes per image"].sum()) / 1024
+
+    @property
+    def flip_seconds(self) -> float:
+        """The share of the time spent on mirrored views (train.augment: flip)."""
+        return self.seconds * self.sets.get("train_flip", 0) / max(self.images, 1)
+
+
+def cut_table(split: Split, dtype: str) -> pd.DataFrame:
+    itemsize = np.dtype(dtype).itemsize
+    layers = [split.base.get_layer(n) for n in split.cut]
+    return pd.DataFrame({"layer": split.cut, "index": [split.base.layers.index(layer) for layer in layers],
+                         "shape": [str(s) for s in split.cut_shapes],
+                         "bytes per image": [itemsize * int(np.prod(s)) for s in split.cut_shapes]})
+
+
+def run(P, paths) -> FeaturesResult:
+    """The features stage: the trunk once over every prepared image, into data/features."""
+    from workbook.prepared import load_manifest
+    from workbook.model import build_base, split_base
+
+    base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)
+    split = split_base(base, P.finetune.fine_tune_at)
+    manifest, _ = load_manifest(paths.prepared)
+    sets = {s: list(manifest[manifest.split == s].file) for s in ("train", "val")}
+    start = time.perf_counter()
+    meta = write_cache(split, sets, paths.features, P.features.batch_size, P.features.dtype,
+                       flip=P.train.augment == "flip")
+    seconds = time.perf_counter() - start
+    counts = {k: v["count"] for k, v in meta["sets"].items()}
+    result = FeaturesResult(images=sum(counts.values()), sets=counts, seconds=round(seconds, 1),
+                            images_per_s=round(sum(counts.values()) / seconds, 1),
+                            cache_mb=round(Cache.open(paths.features).nbytes / 2**20, 1),
+                            fine_tune_at=split.fine_tune_at, base_layers=len(base.layers),
+                            dtype=P.features.dtype, cut=cut_table(split, P.features.dtype))
+    write_details(paths.details("features"), result)
+    return result

@@ -17,18 +17,17 @@ import numpy as np
 
 from workbook.params import BASE_LAYERS, ParamError, h5_problem, resolve
 
-POOLED = "pooled"  # the cache's name for the base's globally pooled output (1280 values)
+# model.weights: none draws the base's weights from this fixed seed, not from params.yaml's `seed`:
+# every stage builds the same base (the trunk saved with the model is the one the feature cache
+# was computed with), and the cache does not depend on `seed`, which only drives training.
+RANDOM_INIT_SEED = 0
 
 
-def build_base(image_size: int, weights: str, root: Path | None = None, seed: int = 0) -> keras.Model:
-    """MobileNetV2 (alpha 1.0, no top) taking [-1, 1] inputs; weights: imagenet | none | .h5 path.
-
-    With "none" the random initialisation is drawn from `seed`: every stage builds the same base,
-    so the trunk saved with the model is the one the feature cache was computed with.
-    """
+def build_base(image_size: int, weights: str, root: Path | None = None, alpha: float = 1.0) -> keras.Model:
+    """MobileNetV2 (no top, width `alpha`) taking [-1, 1] inputs; weights: imagenet | none | .h5 path."""
     source = None if weights == "none" else weights
     if weights == "none":
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(RANDOM_INIT_SEED)
     if weights not in ("imagenet", "none"):
         path = resolve(weights, root or Path.cwd())
         problem = h5_problem(path, with_top=False)
@@ -37,13 +36,13 @@ def build_base(image_size: int, weights: str, root: Path | None = None, seed: in
         source = str(path)
     try:
         base = keras.applications.MobileNetV2(
-            input_shape=(image_size, image_size, 3), alpha=1.0, include_top=False, weights=source)
+            input_shape=(image_size, image_size, 3), alpha=alpha, include_top=False, weights=source)
     except Exception as e:  # Keras raises ValueError, KeyError or OSError for files that do not fit
         if weights == "imagenet":
             raise ParamError("params.yaml: model.weights = 'imagenet': Keras could not download the "
                              f"weights ({e}); offline, give the path of the no-top .h5 file") from None
         raise ParamError(f"params.yaml: model.weights = {weights!r}: does not fit MobileNetV2 "
-                         f"without top at {image_size} px ({type(e).__name__}: {e})") from None
+                         f"without top, alpha {alpha:g}, at {image_size} px ({type(e).__name__}: {e})") from None
     if len(base.layers) != BASE_LAYERS:
         raise AssertionError(f"MobileNetV2 has {len(base.layers)} layers, not {BASE_LAYERS}: "
                              "update BASE_LAYERS in workbook/params.py")

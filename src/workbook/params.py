@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
-# MobileNetV2 (alpha 1.0, no top) has this many layers at any input size;
+# MobileNetV2 (no top) has this many layers at any input size and width multiplier;
 # tests/test_model.py checks it against Keras, and model.build_base checks it again.
 BASE_LAYERS = 154
 MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
@@ -87,6 +87,15 @@ def checksum() -> Check:
     return check
 
 
+def one_of(*options: float) -> Check:
+    """A number from a fixed set (compared as numbers: 1 and 1.0 are the same)."""
+    def check(v):
+        if not (_is_int(v) or isinstance(v, float)) or float(v) not in options:
+            raise ValueError("must be one of " + ", ".join(f"{o:g}" for o in options))
+        return float(v)
+    return check
+
+
 def weights(*keywords: str) -> Check:
     """A keyword ("imagenet", "none") or a path to an existing .h5 file."""
     def check(v):
@@ -121,9 +130,14 @@ class Data:
     image_size: int = key(integer(MIN_IMAGE_SIZE, 1024))
 
 
+# MobileNetV2's width multipliers that Keras has ImageNet weights for.
+ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+
+
 @dataclass(frozen=True)
 class Model:
     weights: str = key(weights("imagenet", "none"))
+    alpha: float = key(one_of(*ALPHAS))
 
 
 @dataclass(frozen=True)
@@ -240,7 +254,8 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
     if not re.match(r"^https?://", source):
         path = resolve(source, root)
         if not path.exists():
-            fail("data.source", f"no such file or folder ({path}); give a URL, an archive or a folder set")
+            fail("data.source", f"no such file or folder ({path}); give a URL, an archive or a folder set"
+                 + _queue_hint(source, root))
         if path.is_file() and not re.search(r"\.(tgz|tar\.gz|tar|zip)$", path.name, re.I):
             fail("data.source", "a file source must be a .tgz, .tar.gz, .tar or .zip archive")
     for dotted, with_top in (("model.weights", False), ("evaluate.baseline_weights", True)):
@@ -249,7 +264,15 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
             continue
         problem = h5_problem(resolve(value, root), with_top)
         if problem:
-            fail(dotted, problem)
+            fail(dotted, problem + (_queue_hint(value, root) if "no such file" in problem else ""))
+
+
+def _queue_hint(path: str, root: Path) -> str:
+    """Why a relative path that works in the workspace fails in a queued experiment."""
+    if Path(path).is_absolute() or ".dvc/tmp/exps" not in root.as_posix():
+        return ""
+    return ("; queued experiments run in a copy of the repository under .dvc/tmp/exps, where "
+            "relative paths point elsewhere: give an absolute path")
 
 
 def h5_problem(path: Path, with_top: bool) -> str | None:
@@ -281,18 +304,23 @@ def resolve(path: str | Path, root: Path) -> Path:
     return p if p.is_absolute() else (root / p)
 
 
-def _coerce_override(dotted: str, value: Any) -> Any:
-    # papermill's -p turns "none"-like strings into strings and "null" into the string "null".
-    if isinstance(value, str) and value in ("null", "None", "~"):
-        return None
-    return value
+def _overlay(raw: dict, values: dict, where: str = "") -> None:
+    """Put `values` (a nested mapping of params.yaml's shape) over `raw`, key by key."""
+    for name, value in values.items():
+        dotted = f"{where}{name}"
+        if isinstance(value, dict) and isinstance(raw.get(name), dict):
+            _overlay(raw[name], value, dotted + ".")
+        elif dotted.split(".")[0] not in ("seed", *GROUPS) or (where and dotted not in keys()):
+            raise ParamError(f"{dotted}: not a params.yaml key")
+        else:
+            raw[name] = value
 
 
-def load_params(path: str | Path | None = None, **overrides: Any) -> Params:
-    """Read, override and check params.yaml.
+def load_params(path: str | Path | None = None, values: dict | None = None) -> Params:
+    """Read and check params.yaml (default: the repository's), with `values` put over it.
 
-    Overrides are the notebooks' papermill parameters, named group_key (data_image_size);
-    None means "not given" and keeps the file's value.
+    `values` is what a stage's notebook receives (its params from dvc.yaml, nested as in
+    params.yaml); a value given there wins over the file's.
     """
     from workbook.paths import find_root
 
@@ -305,15 +333,65 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> Params:
     except yaml.YAMLError as e:
         raise ParamError(f"{file}: not valid YAML: {e}".replace("\n", " ")) from None
     raw = raw if raw is not None else {}
-    for name, value in overrides.items():
-        if value is None:
-            continue
-        dotted = name if name == "seed" else name.replace("_", ".", 1)
-        if dotted not in keys():
-            raise ParamError(f"notebook parameter {name}: not a params.yaml key (expected group_key)")
-        group, _, leaf = dotted.rpartition(".")
-        target = raw.setdefault(group, {}) if group else raw
-        target[leaf] = _coerce_override(dotted, value)
+    if values:
+        _overlay(raw, values)
     params = _build(Params, raw, "", file.name)
     _cross_checks(params, file.name, root)
     return params
+
+
+def subset(params: Params, declared: list[str]) -> dict:
+    """The values of the `declared` params (dvc.yaml's names: "seed", "train", "data.image_size"),
+    nested as in params.yaml: what a stage's notebook is handed."""
+    out: dict = {}
+    for dotted in declared:
+        value = params.get(dotted)
+        value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        *groups, leaf = dotted.split(".")
+        target = out
+        for g in groups:
+            target = target.setdefault(g, {})
+        target[leaf] = value
+    return out
+
+
+class UndeclaredParam(ParamError):
+    """A stage read a param that its entry in dvc.yaml does not declare."""
+
+
+class StageParams:
+    """The params of one stage, as dvc.yaml declares them: reading any other one is an error.
+
+    DVC reruns a stage when one of its declared params changes, and only then. A stage that read
+    an undeclared value would give results that DVC calls up to date after that value changed;
+    this view makes such a read fail at once, naming the key.
+    """
+
+    def __init__(self, params, declared: list[str], stage: str, where: str = ""):
+        self._params, self._declared, self._stage, self._where = params, list(declared), stage, where
+
+    def _covers(self, dotted: str) -> bool:
+        return any(d == dotted or dotted.startswith(d + ".") or d.startswith(dotted + ".")
+                   for d in self._declared)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        dotted = self._where + name
+        if not self._covers(dotted):
+            raise UndeclaredParam(
+                f"{dotted} is not a param of the {self._stage} stage; if its results depend on it, "
+                f"add it to stages.{self._stage}.params in dvc.yaml")
+        value = getattr(self._params, name)
+        if dataclasses.is_dataclass(value):
+            return StageParams(value, self._declared, self._stage, dotted + ".")
+        return value
+
+    def get(self, dotted: str) -> Any:
+        value: Any = self
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        return value
+
+    def __repr__(self) -> str:
+        return f"StageParams({self._stage}: {', '.join(self._declared)})"

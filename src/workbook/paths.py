@@ -1,4 +1,9 @@
-"""The one place that knows where the workbook's files live (dvc.yaml names the same paths)."""
+"""The one place that knows where the workbook's files live (dvc.yaml declares the same paths,
+and tests/test_contract.py checks that every output a stage writes is one it declares).
+
+A stage notebook run by hand (JupyterLab, nbconvert) gets a `Paths` whose outputs of that stage
+lie under scratch/ instead: it reads the pipeline's outputs and never writes over them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LABELS_FILE = "labels.txt"  # shipped beside the model, one display name per line, in class order
+SCRATCH = "scratch"  # where notebooks run by hand write; ignored by git (.gitignore) and DVC (.dvcignore)
 
 STAGES = ("data", "features", "tune", "train", "finetune", "evaluate", "quantize", "report")
 
@@ -23,15 +29,31 @@ def find_root(start: str | Path | None = None) -> Path:
 @dataclass(frozen=True)
 class Paths:
     root: Path
+    # Outputs (paths relative to root, as dvc.yaml names them) that go under scratch/ instead.
+    redirected: tuple[str, ...] = ()
 
     @classmethod
     def here(cls) -> "Paths":
         return cls(find_root())
 
+    def _at(self, rel: str) -> Path:
+        for out in self.redirected:
+            if rel == out or rel.startswith(out.rstrip("/") + "/"):
+                return self.root / SCRATCH / rel
+        return self.root / rel
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / SCRATCH
+
     # inputs
     @property
     def params(self) -> Path:
         return self.root / "params.yaml"
+
+    @property
+    def dvc_yaml(self) -> Path:
+        return self.root / "dvc.yaml"
 
     @property
     def data_dvc(self) -> Path:
@@ -40,11 +62,11 @@ class Paths:
     # data stage
     @property
     def raw(self) -> Path:
-        return self.root / "data" / "raw"
+        return self._at("data/raw")
 
     @property
     def prepared(self) -> Path:
-        return self.root / "data" / "prepared"
+        return self._at("data/prepared")
 
     @property
     def manifest(self) -> Path:
@@ -61,67 +83,64 @@ class Paths:
     # features stage
     @property
     def features(self) -> Path:
-        return self.root / "data" / "features"
+        return self._at("data/features")
 
     # models (train, finetune, quantize)
     @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    @property
     def head_model(self) -> Path:
-        return self.models / "head.keras"
+        return self._at("models/head.keras")
 
     @property
     def model(self) -> Path:
-        return self.models / "model.keras"
+        return self._at("models/model.keras")
 
     @property
     def tflite_float(self) -> Path:
-        return self.models / "model_float32.tflite"
+        return self._at("models/model_float32.tflite")
 
     @property
     def tflite_int8(self) -> Path:
-        return self.models / "model_int8.tflite"
+        return self._at("models/model_int8.tflite")
 
     @property
     def labels(self) -> Path:
-        return self.models / LABELS_FILE
+        return self._at(f"models/{LABELS_FILE}")
 
-    # metrics and plots (what dvc metrics / dvc plots read)
+    # each stage's results in detail (read by later stages and the report; not DVC metrics)
+    def details(self, stage: str) -> Path:
+        return self._at(f"results/{stage}.json")
+
+    def table(self, name: str) -> Path:
+        """A results table (CSV), e.g. "tune_trials"."""
+        return self._at(f"results/{name}.csv")
+
+    def timing(self, stage: str) -> Path:
+        return self._at(f"results/timings/{stage}.json")
+
+    def live(self, stage: str) -> Path:
+        """DVCLive's folder for a stage: its plots/ (declared in dvc.yaml, read by `dvc plots`)
+        and the summary DVCLive keeps beside them."""
+        return self._at(f"dvclive/{stage}/plots").parent
+
+    # the headline numbers: the one file dvc.yaml declares as metrics (`dvc exp show`)
     @property
-    def metrics(self) -> Path:
-        return self.root / "metrics"
-
-    def stage_metrics(self, stage: str) -> Path:
-        return self.metrics / f"{stage}.json"
-
-    def history(self, stage: str) -> Path:
-        return self.metrics / f"{stage}_history.csv"
-
-    @property
-    def tune_trials(self) -> Path:
-        return self.metrics / "tune_trials.csv"
-
-    @property
-    def eval_predictions(self) -> Path:
-        return self.metrics / "eval_predictions.csv"
-
-    @property
-    def timings(self) -> Path:
-        return self.metrics / "timings"
-
-    def stage_timing(self, stage: str) -> Path:
-        return self.timings / f"{stage}.json"
+    def headline(self) -> Path:
+        return self._at("metrics/study.json")
 
     # reports
     @property
     def reports(self) -> Path:
-        return self.root / "reports"
+        return self._at("reports")
 
-    def figures(self, stage: str) -> Path:
-        return self.reports / "figures" / stage
+    def report(self, name: str) -> Path:
+        """reports/<name>.ipynb (its .html beside it)."""
+        return self._at(f"reports/{name}.ipynb")
 
     @property
     def index(self) -> Path:
-        return self.reports / "index.html"
+        return self._at("reports/index.html")
+
+    @property
+    def compare(self) -> Path:
+        """reports/compare.ipynb (and .html): written by `python -m workbook compare`, no stage."""
+        return self._at("reports/compare.ipynb")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -11,6 +9,9 @@ import seaborn as sns
 from PIL import Image
 
 sns.set_theme(style="whitegrid", context="notebook")
+# Which images a figure picks is a matter of display, not of the study: a fixed draw keeps the
+# reports alike from run to run without making `seed` a param of every stage.
+DISPLAY_SEED = 0
 
 
 def class_counts(manifest: pd.DataFrame, names: dict[str, str]) -> plt.Figure:
@@ -38,12 +39,12 @@ def image_grid(files: list[str], titles: list[str], columns: int, title: str = "
     return fig
 
 
-def sample_grid(manifest: pd.DataFrame, names: dict[str, str], per_class: int, seed: int) -> plt.Figure:
+def sample_grid(manifest: pd.DataFrame, names: dict[str, str], per_class: int) -> plt.Figure:
     """`per_class` random train images of every class, one row per class."""
     train = manifest[manifest.split == "train"]
     files, titles = [], []
     for label, group in train.groupby("label", sort=True):
-        group = group.sample(min(per_class, len(group)), random_state=seed)
+        group = group.sample(min(per_class, len(group)), random_state=DISPLAY_SEED)
         row = list(group.file) + [None] * (per_class - len(group))
         files += row
         titles += [names[label]] + [""] * (per_class - 1)
@@ -51,6 +52,16 @@ def sample_grid(manifest: pd.DataFrame, names: dict[str, str], per_class: int, s
     fig = image_grid([files[i] for i in keep], [titles[i] for i in keep], per_class,
                      "Random train images, one row per class", cell=1.3)
     return fig
+
+
+def converted_samples(manifest: pd.DataFrame, names: dict[str, str], n: int) -> plt.Figure | None:
+    """Up to `n` of the images that were converted to RGB, titled with their original mode."""
+    converted = manifest[manifest.converted]
+    if not len(converted):
+        return None
+    few = converted.sample(min(n, len(converted)), random_state=DISPLAY_SEED)
+    return image_grid(list(few.file), [f"{names[label]} ({mode})" for label, mode in zip(few.label, few["mode"])],
+                      n, "Some converted images")
 
 
 def size_histograms(manifest: pd.DataFrame) -> plt.Figure:
@@ -115,9 +126,36 @@ def bars(frame: pd.DataFrame, x: str, y: str, title: str, hue: str | None = None
     return fig
 
 
-def save(fig: plt.Figure, path: Path) -> None:
-    """Save a figure (for the index page) without leaving a half-written PNG behind."""
-    from workbook.atomic import atomic_path
+def accuracies(table: pd.DataFrame, title: str) -> plt.Figure:
+    """One bar per model (`model`, `accuracy`) with its 95% interval (`95% CI low`/`high`) as a
+    whisker, on an axis that starts low enough to show the gaps."""
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(table) + 1.4))
+    y = np.arange(len(table))
+    err = np.vstack([table.accuracy - table["95% CI low"], table["95% CI high"] - table.accuracy])
+    ax.barh(y, table.accuracy, xerr=err, color=sns.color_palette()[: len(table)], capsize=4)
+    ax.set_yticks(y, table.model)
+    ax.invert_yaxis()
+    ax.set_xlim(max(0.0, float(table["95% CI low"].min()) - 0.02), 1.0)
+    ax.set(title=title, xlabel="accuracy (whiskers: 95% interval)")
+    fig.tight_layout()
+    return fig
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+def latency(table: pd.DataFrame) -> plt.Figure:
+    """Median latency per image (`median_ms`) by thread count (`threads`) for each `model`."""
+    frame = table.assign(threads=[f"{t} thread{'s' if t > 1 else ''}" for t in table.threads])
+    return bars(frame, "median_ms", "threads", "Latency per image (median, batch 1)", hue="model", xlabel="ms")
+
+
+def per_class_f1(per_class: pd.DataFrame) -> plt.Figure:
+    fig = bars(per_class, "f1-score", "class", "F1 per class (fine-tuned)")
+    fig.axes[0].set_xlim(max(0.0, per_class["f1-score"].min() - 0.05), 1.0)
+    return fig
+
+
+def mistakes(table: pd.DataFrame) -> plt.Figure | None:
+    """The images of a mistakes table (`file`, `true`, `predicted`, `confidence`), titled."""
+    if not len(table):
+        return None
+    titles = [f"true: {t}\npred: {p} ({c:.0%})" for t, p, c in zip(table.true, table.predicted, table.confidence)]
+    return image_grid(list(table.file), titles, 8, f"The {len(table)} most confident mistakes", cell=1.8)

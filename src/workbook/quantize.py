@@ -1,43 +1,35 @@
 """The quantize stage: the fine-tuned classifier as a float32 TFLite model (the reference) and as a
-full-integer int8 one, both scored on every val image and timed per image.
+full-integer int8 one, both with TFLite metadata inside (class names, input normalisation), both
+scored on every val image and timed per image.
 
 The int8 model has integer input and output too (uint8 or int8), so a device feeds it raw pixels
 and reads scores without any float op; its activation ranges are calibrated on a reproducible
-sample of train images, fed exactly as the model takes them (float pixels 0..255, one at a time).
+sample of train images, fed exactly as the model takes them (float pixels 0..255).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
+import dataclasses
 import os
 import time
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score
 
-from workbook.atomic import atomic_path, write_text
-from workbook.classify import TFLITE_METADATA, TFLiteClassifier, metadata_names
+from workbook.atomic import atomic_path, write_csv, write_text
 from workbook.images import read_prepared
+from workbook.litert import Classifier
 from workbook.progress import progress
+from workbook.results import Summary, write_details
+from workbook.stats import Accuracy
 
-MODELS = ("float32", "int8")  # the names of the two models in every table and in the metrics
+MODELS = ("float32", "int8")  # the names of the two models in every table and in the results
 WARMUP_RUNS = 10  # untimed invocations before the timed ones
 ACCURACY_BATCH = 32  # images per interpreter run when scoring val: ~7% faster per image than 1
-
-# Why the labels ship as labels.txt and not inside the .tflite (checked with pip against the
-# pinned stack; see the quantize report). metrics records whether the written model holds them.
-LABELS_NOTE = (
-    "labels ship only as models/labels.txt, not as TFLite metadata: no maintained metadata writer "
-    "installs with TensorFlow 2.21 (protobuf>=6.31). tflite-support 0.4.4, its last "
-    "release, requires protobuf<4; mediapipe up to 0.10.21 requires protobuf<5; mediapipe 0.10.30 to "
-    "1.2.2 install alongside but their metadata writer cannot be imported (the wheels lack the "
-    "native module mediapipe.tasks.cc.metadata.python._pywrap_metadata_version it needs); "
-    "ai-edge-litert 2.3.0 has no metadata writer"
-)
+CHUNK = 256  # val images read at a time, for both models
 
 
 def representative_files(manifest: pd.DataFrame, n: int, seed: int) -> list[str]:
@@ -55,69 +47,6 @@ def representative_dataset(files: list[str]):
     return batches
 
 
-def _convert(converter) -> bytes:
-    # Keras 3 exports the model first and prints its signature: noise in a report. The converter
-    # also warns that integer inputs come without "statistics": those are the TF1 training-time
-    # ranges (quantized_input_stats); here the representative dataset calibrates the input.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        return converter.convert()
-
-
-def float_tflite(model) -> bytes:
-    """The Keras classifier as a float32 .tflite: the reference the int8 model is judged against."""
-    import tensorflow as tf
-
-    return _convert(tf.lite.TFLiteConverter.from_keras_model(model))
-
-
-def _int8(converter, calibration: list[str], io_dtype: str):
-    import tensorflow as tf
-
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = {"uint8": tf.uint8, "int8": tf.int8}[io_dtype]
-    converter.representative_dataset = representative_dataset(calibration)
-    return converter
-
-
-def int8_tflite(model, calibration: list[str], io_dtype: str) -> bytes:
-    """The Keras classifier as a full-integer int8 .tflite with `io_dtype` (uint8 | int8) I/O."""
-    import tensorflow as tf
-
-    return _convert(_int8(tf.lite.TFLiteConverter.from_keras_model(model), calibration, io_dtype))
-
-
-@contextlib.contextmanager
-def _saved_model(model):
-    """`model` exported once as an inference-only SavedModel, the way TFLiteConverter's
-    from_keras_model exports a Keras 3 model before converting it (TF 2.21)."""
-    import functools
-    import tempfile
-
-    import keras
-    import tensorflow as tf
-
-    with tempfile.TemporaryDirectory(prefix="workbook-export-") as directory:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        signature = [tf.TensorSpec(x.shape, dtype=x.dtype, name=x.name) for x in model.inputs]
-        archive.add_endpoint("serve", functools.partial(model.__call__, training=False), signature)
-        with contextlib.redirect_stdout(io.StringIO()):
-            archive.write_out(directory)
-        yield directory
-
-
-def tflite_models(model, calibration: list[str], io_dtype: str) -> dict[str, bytes]:
-    """The float32 and the int8 .tflite of the classifier (see float_tflite and int8_tflite),
-    from one export of it: the export is a third of each conversion's time."""
-    import tensorflow as tf
-
-    with _saved_model(model) as saved:
-        return {"float32": _convert(tf.lite.TFLiteConverter.from_saved_model(saved)),
-                "int8": _convert(_int8(tf.lite.TFLiteConverter.from_saved_model(saved), calibration, io_dtype))}
-
-
 def write_model(path: str | Path, content: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(content)
@@ -128,14 +57,10 @@ def write_labels(path: str | Path, names: list[str]) -> None:
     write_text(path, "".join(f"{n}\n" for n in names))
 
 
-def labels_in_metadata(path: str | Path) -> bool:
-    return TFLITE_METADATA in metadata_names(path)
-
-
 def val_probabilities(models: dict[str, str | Path], files: list[str], threads: int | None = None,
                       chunk: int = 256) -> dict[str, np.ndarray]:
     """Probabilities of every model on every file; each chunk of images is read once for all models."""
-    runners = {name: TFLiteClassifier(path, num_threads=threads) for name, path in models.items()}
+    runners = {name: Classifier(path, num_threads=threads) for name, path in models.items()}
     out: dict[str, list[np.ndarray]] = {name: [] for name in models}
     with progress(total=len(files), desc="val images", unit="img") as bar:
         for start in range(0, len(files), chunk):
@@ -161,7 +86,7 @@ def tied_top(probs: np.ndarray) -> np.ndarray:
 def per_class(y: np.ndarray, probs: dict[str, np.ndarray], classes: list[str], names: list[str]) -> pd.DataFrame:
     """Accuracy of each model on each class's val images, the change from float32 to int8, and
     how many of the class's images the two models label differently."""
-    from workbook.evaluate import confusions
+    from workbook.scoring import confusions
 
     counts, _ = confusions(y, probs["float32"], len(classes))
     support = counts.sum(axis=1)
@@ -210,7 +135,7 @@ def latency(models: dict[str, str | Path], image: np.ndarray, max_threads: int, 
     for name, path in models.items():
         table[name] = {}
         for threads in range(1, max_threads + 1):
-            runner = TFLiteClassifier(path, num_threads=threads)
+            runner = Classifier(path, num_threads=threads)
             with background_load() as load:
                 ms = runner.invoke_ms(image, runs, WARMUP_RUNS)
             table[name][str(threads)] = {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
@@ -231,27 +156,130 @@ def latency_frame(table: dict) -> pd.DataFrame:
                          for name, by_threads in table.items() for threads, stats in by_threads.items()])
 
 
-def summary(y: np.ndarray, probs: dict[str, np.ndarray], sizes: dict[str, int], lat: dict, io_dtype: str,
-            representative: int, in_metadata: bool) -> dict:
-    """The quantize stage's metrics (metrics/quantize.json)."""
-    def at_two(name):
-        return lat[name]["2"]["median_ms"] if "2" in lat[name] else None
+# ---------------------------------------------------------------------------------------------
+# the quantize stage
 
-    return {
-        "float_accuracy": float(accuracy_score(y, probs["float32"].argmax(axis=1))),
-        "int8_accuracy": float(accuracy_score(y, probs["int8"].argmax(axis=1))),
-        "agreement": agreement(probs["float32"], probs["int8"]),
-        "int8_tied_top": int(tied_top(probs["int8"]).sum()),
-        "val_images": int(len(y)),
-        "float_bytes": int(sizes["float32"]),
-        "int8_bytes": int(sizes["int8"]),
-        "io_dtype": io_dtype,
-        "representative_samples": int(representative),
-        "float_latency_ms_2_threads": at_two("float32"),
-        "int8_latency_ms_2_threads": at_two("int8"),
-        "cpu_count": os.cpu_count(),
-        "latency": lat,
-        "latency_background_cores": max_background(lat),
-        "labels_in_metadata": bool(in_metadata),
-        "labels_note": "labels are embedded as TFLite metadata" if in_metadata else LABELS_NOTE,
-    }
+
+@dataclass
+class QuantizeResult(Summary):
+    """The quantize stage's result; its plain fields are results/quantize.json."""
+
+    template = "quantize.md.j2"
+    float32: Accuracy  # the float32 TFLite model on every val image
+    int8: Accuracy
+    agreement: float  # share of val images where both models give the same top class
+    disagreements: int
+    tied_disagreements: int  # of those, images where the int8 model's two best scores are equal
+    float_bytes: int
+    int8_bytes: int
+    io_dtype: str
+    input_quantization: list[float]  # scale, zero point of the int8 model's input
+    output_quantization: list[float]
+    representative_samples: int
+    cpu_count: int
+    latency: dict  # {model: {threads: {median_ms, p90_ms, background_cores}}}
+    float_ms_2_threads: float | None
+    int8_ms_2_threads: float | None
+    latency_background_cores: float | None  # the most CPU other processes used while timing
+    metadata: dict  # what the int8 model's TFLite metadata holds (name, version, labels, ...)
+    names: list[str]
+    per_class: pd.DataFrame
+    latency_table: pd.DataFrame
+    confusion: np.ndarray  # int8 model, counts
+    op_table: pd.DataFrame  # the int8 model's ops, in execution order
+    samples: pd.DataFrame  # one val image per class through the int8 model, top 3
+
+    @property
+    def speedup_2_threads(self) -> float | None:
+        if not self.float_ms_2_threads or not self.int8_ms_2_threads:
+            return None
+        return self.float_ms_2_threads / self.int8_ms_2_threads
+
+    @property
+    def size_ratio(self) -> float:
+        return self.float_bytes / self.int8_bytes
+
+
+def embed_metadata(model: bytes, names: list[str], kind: str) -> bytes:
+    """The model with its TFLite metadata: what apps (MediaPipe Tasks, LiteRT's support library)
+    read to name the classes and to normalise a float input."""
+    from workbook import __version__, metadata
+
+    image = "float32 RGB pixels 0..255" if kind == "float32" else "RGB pixels 0..255 as integers"
+    return metadata.embed(
+        model, name=f"Image classifier ({len(names)} classes, {kind})", version=__version__,
+        description=f"MobileNetV2 fine-tuned by the workbook study. Input: a square image as {image}, "
+                    "resized as the data stage does (shorter side, centre crop, bilinear). Output: a "
+                    "probability per class, in the order of the embedded label file.",
+        labels=names, normalization=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]) if kind == "float32" else None)
+
+
+class QuantizeError(RuntimeError):
+    """An int8 model that apps could not feed as they do; the message says why and what to do."""
+
+
+def check_raw_pixel_input(model: Classifier, io_dtype: str) -> None:
+    """A uint8 input must take pixels as they are (scale 1, zero point 0): MediaPipe and most apps
+    feed it raw 0..255 values without applying the input's quantization. The converter sets the
+    input's range from the calibration images, so they must reach both 0 and 255."""
+    scale, zero_point = model.input["quantization"]
+    if io_dtype == "uint8" and (abs(scale - 1.0) > 1e-6 or zero_point != 0):
+        raise QuantizeError(
+            f"{model.path}: its uint8 input has scale {scale:g} and zero point {zero_point}, not 1 and 0, so "
+            "apps feeding raw pixels would get wrong answers; the calibration images never reached both 0 and "
+            "255: raise quantize.representative_samples")
+
+
+def _at_two(lat: dict, name: str) -> float | None:
+    return lat[name]["2"]["median_ms"] if "2" in lat[name] else None
+
+
+def run(P, paths) -> QuantizeResult:
+    """The quantize stage: convert, embed the metadata, score both models on val, time them."""
+    from workbook import imagenet, metadata
+    from workbook.classify import classify_files
+    from workbook.prepared import load_manifest
+    from workbook.scoring import confusions
+    from workbook.inspection import ops
+    from workbook.litert import classifier_tflite
+    from workbook.model import load_model
+
+    Q = P.quantize
+    manifest, classes = load_manifest(paths.prepared)
+    names = list(imagenet.display_names(classes).values())
+    calibration = representative_files(manifest, Q.representative_samples, P.seed)
+    files = {"float32": paths.tflite_float, "int8": paths.tflite_int8}
+    converted = classifier_tflite(load_model(paths.model), representative_dataset(calibration), Q.io_dtype)
+    for name, content in converted.items():
+        write_model(files[name], embed_metadata(content, names, name))
+    write_labels(paths.labels, names)
+    int8 = Classifier(files["int8"])
+    check_raw_pixel_input(int8, Q.io_dtype)
+    val = manifest[manifest.split == "val"].reset_index(drop=True)
+    y = val.y.to_numpy()
+    probs = val_probabilities(files, list(val.file))
+    lat = latency(files, read_prepared(val.file[:1].tolist())[0], Q.max_threads, Q.latency_runs)
+    differ = probs["float32"].argmax(1) != probs["int8"].argmax(1)
+    sample = val.groupby("label").head(1)
+    predicted, _ = classify_files(int8, [Path(f) for f in sample.file], names, top_k=3)
+    result = QuantizeResult(
+        float32=Accuracy.of_predictions(y, probs["float32"].argmax(1)),
+        int8=Accuracy.of_predictions(y, probs["int8"].argmax(1)),
+        agreement=agreement(probs["float32"], probs["int8"]), disagreements=int(differ.sum()),
+        tied_disagreements=int((tied_top(probs["int8"]) & differ).sum()),
+        float_bytes=files["float32"].stat().st_size, int8_bytes=files["int8"].stat().st_size,
+        io_dtype=Q.io_dtype, input_quantization=[float(v) for v in int8.input["quantization"]],
+        output_quantization=[float(v) for v in int8.output["quantization"]],
+        representative_samples=len(calibration), cpu_count=os.cpu_count() or 1, latency=lat,
+        float_ms_2_threads=_at_two(lat, "float32"), int8_ms_2_threads=_at_two(lat, "int8"),
+        latency_background_cores=max_background(lat),
+        metadata=dataclasses.asdict(metadata.read(files["int8"])),
+        names=names, per_class=per_class(y, probs, classes, names), latency_table=latency_frame(lat),
+        confusion=confusions(y, probs["int8"], len(names))[0],
+        op_table=pd.DataFrame([vars(op) for op in ops(files["int8"])]),
+        samples=pd.DataFrame({"image": [p.path.name for p in predicted], "true": [names[i] for i in sample.y],
+                              "top-3 (int8)": [", ".join(f"{label} {score:.2f}" for label, score in p.top)
+                                               for p in predicted]}))
+    write_details(paths.details("quantize"), result)
+    write_csv(paths.table("quantize_per_class"), result.per_class)
+    return result

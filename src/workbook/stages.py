@@ -1,19 +1,33 @@
-"""What every stage does around its notebook: time it, render it, move it into reports/.
+"""A stage's contract with dvc.yaml: what it declares there, and how its notebook starts.
 
-A stage runs as  `python -m workbook check STAGE && papermill notebooks/NN_STAGE.ipynb
-reports/.tmp-NN_STAGE.ipynb ... && python -m workbook publish STAGE`  (see dvc.yaml): papermill
-writes its cell-by-cell output under a temporary name, and only a notebook that ran to the end
-is rendered and renamed into reports/, so reports/ never holds a half-executed notebook.
+dvc.yaml is the one declaration of a stage: its params, its code and data dependencies, its
+outputs. `python -m workbook run STAGE` (workbook.runner) hands the stage's notebook exactly the
+params dvc.yaml declares for it. In the notebook, `start(STAGE, params)` turns what it was
+handed into the stage's view of the params (reading an undeclared one is an error) and the paths
+it may write:
+
+- run by `python -m workbook run` (under `dvc repro`): the outputs dvc.yaml declares;
+- run by hand (JupyterLab, `jupyter nbconvert --execute`): the same files under scratch/,
+  ignored by git and DVC, while it reads the pipeline's outputs; it says so in its first output.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
-import time
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
-from workbook.atomic import TMP_PREFIX, atomic_path, write_json
-from workbook.paths import STAGES, Paths
+import yaml
+
+from workbook.params import StageParams, load_params
+from workbook.paths import SCRATCH, STAGES, Paths, find_root
+
+RUN_ENV = "WORKBOOK_RUN"  # set by `python -m workbook run STAGE` (workbook.runner) for the notebook's kernel
 
 
 def notebook_name(stage: str) -> str:
@@ -28,42 +42,81 @@ def stage_number(stage: str) -> str:
     return notebook_name(stage)[:2]
 
 
-def _stamp(paths: Paths, stage: str):
-    return paths.reports / f"{TMP_PREFIX}{notebook_name(stage)}.start"
+@functools.cache
+def _pipeline(dvc_yaml: Path, mtime: float) -> dict:
+    return yaml.safe_load(dvc_yaml.read_text())["stages"]
 
 
-def mark_start(stage: str, paths: Paths | None = None) -> None:
-    paths = paths or Paths.here()
-    paths.reports.mkdir(parents=True, exist_ok=True)
-    _stamp(paths, stage).write_text(repr(time.time()))
+def spec(stage: str, root: Path) -> dict:
+    """The stage's entry in dvc.yaml."""
+    dvc_yaml = root / "dvc.yaml"
+    stages = _pipeline(dvc_yaml, dvc_yaml.stat().st_mtime)
+    if stage not in stages:
+        raise ValueError(f"{dvc_yaml}: no stage {stage!r}; stages: {', '.join(stages)}")
+    return stages[stage]
 
 
-def publish(stage: str, paths: Paths | None = None) -> None:
-    """Render reports/.tmp-NN.ipynb to HTML; rename both into place; record the stage's time."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def declared_params(stage: str, root: Path) -> list[str]:
+    """The params dvc.yaml declares for the stage ("seed", "train", "data.image_size", ...)."""
+    return [str(p) for p in spec(stage, root).get("params") or []]
 
-    paths = paths or Paths.here()
-    name = notebook_name(stage)
-    executed = paths.reports / f"{TMP_PREFIX}{name}.ipynb"
-    nb = nbformat.read(executed, as_version=4)
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(
-        nb, resources={"metadata": {"name": name.replace("_", " ", 1)}})
-    with atomic_path(paths.reports / f"{name}.html") as tmp:
-        tmp.write_text(html)
-    os.replace(executed, paths.reports / f"{name}.ipynb")
-    stamp = _stamp(paths, stage)
-    started = float(stamp.read_text()) if stamp.exists() else None
-    timing = {"stage": stage, "wall_s": round(time.time() - started, 2) if started else None,
-              "notebook_s": round(nb.metadata.get("papermill", {}).get("duration") or 0, 2)}
-    write_json(paths.stage_timing(stage), timing)
-    stamp.unlink(missing_ok=True)
+
+def _path(entry) -> str:
+    return next(iter(entry)) if isinstance(entry, dict) else str(entry)
+
+
+def declared_outputs(stage: str, root: Path) -> list[str]:
+    """Every path the stage writes, as dvc.yaml declares it (outs, metrics and plots)."""
+    s = spec(stage, root)
+    return [_path(e) for kind in ("outs", "metrics", "plots") for e in s.get(kind) or []]
+
+
+def declared_deps(stage: str, root: Path) -> list[str]:
+    return [str(d) for d in spec(stage, root).get("deps") or []]
 
 
 def read_timings(paths: Paths) -> dict[str, dict]:
+    """Each stage's recorded times ({stage: {"wall_s", "notebook_s"}}), for the stages that have one."""
     out = {}
     for stage in STAGES:
-        f = paths.stage_timing(stage)
+        f = paths.timing(stage)
         if f.exists():
             out[stage] = json.loads(f.read_text())
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# inside the notebook
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    P: StageParams  # the stage's params; reading one dvc.yaml does not declare raises
+    paths: Paths  # where it reads and writes (its outputs under scratch/ when run by hand)
+    by_hand: bool
+
+
+def start(stage: str, params: dict | None = None) -> Stage:
+    """The first call of every stage notebook: its params and paths, and logs into the notebook.
+
+    `params` is what the parameters cell received: the stage's params from dvc.yaml, injected by
+    `python -m workbook run`; None (run by hand) reads them from params.yaml.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    root = find_root()
+    declared = declared_params(stage, root)
+    by_hand = os.environ.get(RUN_ENV) != stage
+    P = StageParams(load_params(root / "params.yaml", values=params), declared, stage)
+    if not by_hand:
+        return Stage(stage, P, Paths(root), False)
+    outputs = tuple(declared_outputs(stage, root))
+    # the executed notebook, its HTML and the stage's time are written by the runner, not here
+    written = [o for o in outputs if not o.startswith(("reports/", "results/timings/"))]
+    print(f"Exploring: this notebook was not started by the pipeline, so it reads the pipeline's outputs "
+          f"and writes its own under {SCRATCH}/ (ignored by git and DVC), not over them: "
+          f"{', '.join(f'{SCRATCH}/{o}' for o in written)}. `dvc repro` writes the real ones.")
+    return Stage(stage, P, Paths(root, redirected=outputs), True)

@@ -91,17 +91,50 @@ class Fit:
     replicas: int  # devices that trained it in sync, each on its share of every batch
 
 
-def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0) -> Fit:
-    """Train for `epochs` more epochs after `initial_epoch`; curves continue the epoch count.
+def live_logger(folder, initial_epoch: int = 0):
+    """DVCLive's Keras callback writing the learning curves into `folder` as they come (what
+    `dvc plots` and the VS Code extension read, live); steps continue from `initial_epoch`."""
+    import logging
+
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    logging.getLogger("dvclive").setLevel(logging.WARNING)  # "Logging to experiment ..." each run
+    # Inside the pipeline: no experiment of its own, no dvc.yaml of its own (dvc.yaml declares the plots).
+    live = Live(dir=str(folder), save_dvc_exp=False, dvcyaml=None, report=None)
+    live.step = initial_epoch
+    return DVCLiveCallback(live=live)
+
+
+def read_curves(folder, stage: str) -> pd.DataFrame:
+    """Curves as DVCLive wrote them (plots/metrics/{train,eval}/*.tsv), as CURVE_COLUMNS rows."""
+    from pathlib import Path
+
+    columns = {}
+    for split, prefix in (("train", ""), ("eval", "val_")):
+        for metric in ("loss", "accuracy"):
+            table = pd.read_csv(Path(folder) / "plots" / "metrics" / split / f"{metric}.tsv", sep="\t")
+            columns[prefix + metric] = table.set_index("step")[metric]
+    curves = pd.DataFrame(columns).rename_axis("step").reset_index()
+    curves.insert(0, "stage", stage)
+    curves.insert(0, "epoch", curves.pop("step") + 1)
+    return curves[CURVE_COLUMNS]
+
+
+def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0,
+        live_dir=None) -> Fit:
+    """Train for `epochs` more epochs after `initial_epoch`; curves continue the epoch count
+    (and go to DVCLive in `live_dir`, when given).
 
     A model built in a strategy's scope trains under it: Keras splits every global batch of
     `train` across the replicas and sums their gradients.
     """
+    callbacks = [live_logger(live_dir, initial_epoch)] if live_dir is not None else []
     # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
     # of the batch order draws from Python's global random state, and from the same seed it drew
     # a different order under MirroredStrategy than on one device (Keras 3.15).
     history = model.fit(train, validation_data=val, epochs=initial_epoch + epochs,
-                        initial_epoch=initial_epoch, verbose=2, shuffle=False)
+                        initial_epoch=initial_epoch, verbose=2, shuffle=False, callbacks=callbacks)
     curves = pd.DataFrame(history.history)
     curves.insert(0, "stage", stage)
     curves.insert(0, "epoch", np.arange(initial_epoch + 1, initial_epoch + len(curves) + 1))
@@ -121,12 +154,12 @@ class Data:
     val_files: list[str]
     y_train: np.ndarray
     y_val: np.ndarray
-    cache: "object"  # features.Cache
+    cache: "object"  # cache.Cache
 
     @classmethod
     def load(cls, paths) -> "Data":
-        from workbook.data import load_manifest
-        from workbook.features import Cache
+        from workbook.prepared import load_manifest
+        from workbook.cache import Cache
 
         manifest, classes = load_manifest(paths.prepared)
         train, val = manifest[manifest.split == "train"], manifest[manifest.split == "val"]
@@ -134,6 +167,11 @@ class Data:
         cache.check("train", list(train.file))
         cache.check("val", list(val.file))
         return cls(classes, list(train.file), list(val.file), train.y.to_numpy(), val.y.to_numpy(), cache)
+
+    @property
+    def features(self) -> int:
+        """Length of the cached pooled vectors (1280 for MobileNetV2 up to alpha 1.0)."""
+        return int(self.cache.pooled("train").shape[1])
 
     def mirrored(self, augment: str, name: str = "train_flip"):
         if augment != "flip":
@@ -168,7 +206,7 @@ def _pixel_model(P, base, head):
                             augment=augmentation(P.train.rotation, P.seed), trainable=True)
 
 
-def train_head(P, d: Data, lr: float, base=None) -> Fit:
+def train_head(P, d: Data, lr: float, base=None, live_dir=None) -> Fit:
     """The head on the frozen base: from cached pooled features, or (augment=full) from pixels."""
     from workbook.model import build_head, set_fine_tuning
 
@@ -178,16 +216,16 @@ def train_head(P, d: Data, lr: float, base=None) -> Fit:
     if t.augment == "full":
         base = replica(base, strategy)
     with strategy.scope():
-        head = build_head(len(d.classes), t.dense_units, t.dropout, P.seed)
+        head = build_head(len(d.classes), t.dense_units, t.dropout, P.seed, d.features)
         if t.augment == "full":
             set_fine_tuning(base, None)
         model = _pixel_model(P, base, head) if t.augment == "full" else head
         compile_classifier(model, lr)  # the optimizer's variables too belong to the scope
-    result = fit(model, *_batch_sets(P, d, "pooled"), t.epochs, "train")
+    result = fit(model, *_batch_sets(P, d, "pooled"), t.epochs, "train", live_dir=live_dir)
     return Fit(head, result.curves, result.replicas)
 
 
-def fine_tune(P, d: Data, base, head, lr: float) -> Fit:
+def fine_tune(P, d: Data, base, head, lr: float, live_dir=None) -> Fit:
     """Layers from fine_tune_at on trained further (BatchNorm in inference mode), continuing the
     epoch count of the head's training; returns the deployable classifier (pixels -> softmax).
 
@@ -210,7 +248,7 @@ def fine_tune(P, d: Data, base, head, lr: float) -> Fit:
         train, val = _batch_sets(P, d, "cut")
         steps = max(1, P.finetune.epochs * len(train))
         compile_classifier(model, keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps))
-    result = fit(model, train, val, P.finetune.epochs, "finetune", initial_epoch=t.epochs)
+    result = fit(model, train, val, P.finetune.epochs, "finetune", initial_epoch=t.epochs, live_dir=live_dir)
     for own, trained in ((base, trained_base), (head, trained_head)):
         if trained is not own:  # the replicas' weights back into the caller's models
             own.set_weights(trained.get_weights())

@@ -27,11 +27,23 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from workbook.atomic import write_csv
 from workbook.batches import CachedBatches
 from workbook.model import build_head
+from workbook.results import Summary, write_details
 from workbook.training import EVAL_BATCH, Data, compile_classifier, seed_everything
 
 OBJECTIVE = "val_loss"
+
+
+def tuner_seed(seed: int) -> int:
+    """The seed Keras Tuner draws the rates from, derived from the study's `seed`.
+
+    Keras Tuner draws trial i's rate from its seed + i, so the study's seeds 1 and 2 handed over
+    as they are would share 9 of 10 candidate rates. Hashed through NumPy's SeedSequence, each
+    seed gets draws of its own (two seeds share a candidate with odds of about trials / 2**30).
+    """
+    return int(np.random.SeedSequence([seed, 0x74756E65]).generate_state(1)[0] >> 2)
 
 
 def holdout_rows(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +117,8 @@ def role() -> str:
 def make_tuner(hypermodel: HeadLR, trials: int, seed: int, directory: Path,
                overwrite: bool = True) -> kt.RandomSearch:
     return kt.RandomSearch(hypermodel, objective=kt.Objective(OBJECTIVE, "min"), max_trials=trials,
-                           seed=seed, directory=str(directory), project_name=PROJECT, overwrite=overwrite)
+                           seed=tuner_seed(seed), directory=str(directory), project_name=PROJECT,
+                           overwrite=overwrite)
 
 
 def trial_table(tuner: kt.Tuner) -> pd.DataFrame:
@@ -165,7 +178,38 @@ def search_with(P, n_classes: int, train, held, directory: Path | None = None) -
                   P.tune.lr_min, P.tune.lr_max, P.tune.trials, P.tune.epochs, directory)
 
 
-def search_cache(P, paths, directory: Path) -> Search | None:
+def search_cache(P, paths, directory: Path | None) -> Search | None:
     """The tune stage's search on the feature cache, with params.yaml's values, in `directory`."""
     d = Data.load(paths)
     return search_with(P, len(d.classes), *holdout_batches(P, d), directory)
+
+
+@dataclass
+class TuneResult(Summary):
+    """The tune stage's result; its plain fields are results/tune.json (best_lr feeds training)."""
+
+    template = "tune.md.j2"
+    best_lr: float
+    best_val_loss: float
+    best_val_accuracy: float
+    trials: int
+    objective: str
+    fit_images: int  # train images (or views) each trial trains on per epoch
+    held_images: int  # train images held out to score the trials
+    mirrored: bool
+    table: pd.DataFrame  # trial, lr, val_accuracy, val_loss, best
+
+
+def run(P, paths) -> TuneResult:
+    """The tune stage: the search on the cached pooled features; results/tune.json and the trials."""
+    d = Data.load(paths)
+    train, held = holdout_batches(P, d)
+    found = search_with(P, len(d.classes), train, held)
+    best = found.trials[found.trials.best].iloc[0]
+    result = TuneResult(best_lr=found.best_lr, best_val_loss=float(best.val_loss),
+                        best_val_accuracy=float(best.val_accuracy), trials=len(found.trials),
+                        objective=OBJECTIVE, fit_images=train.n, held_images=held.n,
+                        mirrored=train.mirrored is not None, table=found.trials)
+    write_details(paths.details("tune"), result)
+    write_csv(paths.table("tune_trials"), found.trials)
+    return result

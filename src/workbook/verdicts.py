@@ -1,0 +1,99 @@
+"""The study's targets and the verdicts on them, each judged and worded here and nowhere else.
+
+Every verdict is a function of a stage's details (results/STAGE.json, or `results.details(result)`
+in the notebook that made them), so the stage notebooks and the index page show the same
+verdict in the same words. Light on purpose: the report stage imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INT8_MAX_GAP_POINTS = 0.5  # int8 accuracy within this many points of the float32 model's
+INT8_MIN_AGREEMENT = 0.99  # int8 and float32 agree on the top class of at least this share of val
+SIGNIFICANCE = 0.05  # a paired difference counts as real below this p-value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    met: bool | None  # None: the numbers to decide are missing
+    text: str
+
+    @property
+    def status(self) -> str:
+        return {True: "met", False: "falls short", None: "cannot tell"}[self.met]
+
+    @property
+    def css(self) -> str:
+        return {True: "met", False: "short", None: "unknown"}[self.met]
+
+    def _repr_markdown_(self) -> str:
+        return f"**Target: {self.target}: {self.status}.** {self.text}"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def _acc(a: dict | None) -> str:
+    if not a or a.get("value") is None:
+        return "n/a"
+    return f"{_pct(a['value'])} (95% CI {100 * a['low']:.2f}-{100 * a['high']:.2f}%)"
+
+
+def baseline(evaluate: dict | None) -> Verdict:
+    """Does fine-tuning beat the pretrained ImageNet classifier with no training at all? Met only
+    when the fine-tuned model is ahead and the paired test says the gap is beyond chance."""
+    target = "the fine-tuned model beats the no-training baseline"
+    evaluate = evaluate or {}
+    ft, bl, pair = evaluate.get("accuracy"), evaluate.get("baseline"), evaluate.get("vs_baseline")
+    if not ft or ft.get("value") is None or not bl or not pair:
+        why = evaluate.get("baseline_note") or ("results/evaluate.json not found" if not evaluate
+                                                else "no accuracy recorded")
+        return Verdict(target, None, f"No comparison: the fine-tuned model scores {_acc(ft)}; the "
+                                     f"no-training baseline {_acc(bl)} ({why}).")
+    gap = 100 * (ft["value"] - bl["value"])
+    real = pair["p_value"] < SIGNIFICANCE
+    if gap > 0:
+        verb = "beats" if real else "is ahead of, but does not beat,"
+    elif gap == 0:
+        verb = "ties with"
+    else:
+        verb = "falls behind" if real else "does not beat"
+    text = (f"The fine-tuned model ({_acc(ft)}) {verb} the no-training ImageNet baseline ({_acc(bl)}): "
+            f"{gap:+.2f} points. Only the fine-tuned model is right on {pair['only_a']} val images, only the "
+            f"baseline on {pair['only_b']} (exact McNemar p = {pair['p_value']:.2g}: "
+            f"{'a real difference' if real else 'within chance'}).")
+    return Verdict(target, gap > 0 and real, text)
+
+
+def int8_accuracy(quantize: dict | None) -> Verdict:
+    target = f"int8 accuracy within {INT8_MAX_GAP_POINTS} points of float32"
+    quantize = quantize or {}
+    fl, q = quantize.get("float32"), quantize.get("int8")
+    if not fl or not q or fl.get("value") is None or q.get("value") is None:
+        return Verdict(target, None, "No comparison: results/quantize.json is missing or incomplete.")
+    gap = 100 * (q["value"] - fl["value"])
+    # the tolerance absorbs float rounding at the edge (0.895 - 0.9 is -0.5000000000000004 points)
+    met = abs(gap) <= INT8_MAX_GAP_POINTS + 1e-9
+    side = "below" if gap < 0 else "above"
+    return Verdict(target, met, f"The int8 model ({_acc(q)}) is {abs(gap):.2f} points {side} the float32 "
+                                f"model ({_acc(fl)}): {'within' if met else 'outside'} the "
+                                f"{INT8_MAX_GAP_POINTS}-point target.")
+
+
+def agreement(quantize: dict | None) -> Verdict:
+    target = f"int8 and float32 agree on at least {100 * INT8_MIN_AGREEMENT:g}% of val images"
+    share = (quantize or {}).get("agreement")
+    if share is None:
+        return Verdict(target, None, "No agreement recorded: results/quantize.json is missing or incomplete.")
+    met = share >= INT8_MIN_AGREEMENT
+    differ = (quantize or {}).get("disagreements")
+    return Verdict(target, met, f"The int8 and float32 models make the same prediction on {_pct(share)} of val "
+                                f"images{f' ({differ} differ)' if differ is not None else ''}: "
+                                f"{'meets' if met else 'falls short of'} the {100 * INT8_MIN_AGREEMENT:g}% target.")
+
+
+def all_verdicts(evaluate: dict | None, quantize: dict | None) -> list[Verdict]:
+    return [baseline(evaluate), int8_accuracy(quantize), agreement(quantize)]
