@@ -31,11 +31,6 @@ class _Shuffled(keras.utils.PyDataset):
         self.epoch += 1
         self._order()
 
-    def restart(self) -> None:
-        """Back to the first epoch's order: every tuner trial sees the same batches."""
-        self.epoch = 0
-        self._order()
-
     def rows(self, i: int) -> np.ndarray:
         # sorted: memory-mapped reads run forward through the file
         return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
@@ -69,6 +64,58 @@ class CachedBatches(_Shuffled):
                 x[flip] = m[rows[flip]]
                 xs.append(x)
         return (tuple(xs) if len(xs) > 1 else xs[0]), self.y[rows]
+
+
+    def dataset(self, epochs: int = 1):
+        """These batches, epoch after epoch, as a tf.data pipeline that gathers them from the arrays
+        in memory: the same batches in the same order as indexing this PyDataset epoch by epoch.
+
+        Keras feeds a PyDataset through tf.data's from_generator, which calls back into Python for
+        every batch while TensorFlow's threads compute; on 2 cores that cost fine-tuning 340 ms a
+        step against 135 ms when gathered in the graph (and the tiny head's steps far more, in
+        proportion). Which rows and views make each batch is still decided here, in NumPy, from
+        (seed, epoch): only the copying moves into TensorFlow.
+        """
+        import tensorflow as tf
+
+        rows, flips = [], []
+        for epoch in range(epochs):
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+            mirror = rng.random(self.n) < 0.5
+            for i in range(len(self)):
+                picks = np.sort(order[i * self.batch_size:(i + 1) * self.batch_size])
+                rows.append(self.subset[picks])
+                flips.append(mirror[picks])
+        # one dataset of batches: ragged row lists keep each epoch's short last batch as it is
+        lengths = [len(r) for r in rows]
+        index = tf.data.Dataset.from_tensor_slices((
+            tf.RaggedTensor.from_row_lengths(np.concatenate(rows), lengths),
+            tf.RaggedTensor.from_row_lengths(np.concatenate(flips), lengths)))
+        inputs = self._tensors()
+        y = tf.constant(self.y)
+
+        def gather(picked, flipped):
+            xs = []
+            for array, mirrored in inputs:
+                x = tf.gather(array, picked)
+                if mirrored is not None:
+                    shape = tf.concat([[-1], tf.ones(tf.rank(x) - 1, tf.int32)], 0)
+                    x = tf.where(tf.reshape(flipped, shape), tf.gather(mirrored, picked), x)
+                xs.append(tf.cast(x, tf.float32))
+            return (tuple(xs) if len(xs) > 1 else xs[0]), tf.gather(y, picked)
+
+        return index.map(gather, num_parallel_calls=1, deterministic=True).prefetch(2)
+
+    def _tensors(self) -> list:
+        """Each input array (and its mirrored views) as a tensor in memory, made once."""
+        import tensorflow as tf
+
+        if getattr(self, "_in_memory", None) is None:
+            mirrored = self.mirrored or [None] * len(self.inputs)
+            self._in_memory = [(tf.constant(np.asarray(a)), None if m is None else tf.constant(np.asarray(m)))
+                               for a, m in zip(self.inputs, mirrored)]
+        return self._in_memory
 
 
 class ImageBatches(_Shuffled):

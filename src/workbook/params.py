@@ -200,13 +200,18 @@ class Params:
     quantize: Quantize = key(None)
 
     def get(self, dotted: str) -> Any:
-        value: Any = self
-        for part in dotted.split("."):
-            value = getattr(value, part)
-        return value
+        return dotted_get(self, dotted)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def dotted_get(params, dotted: str) -> Any:
+    """params.get("train.epochs"): the value at a dotted key."""
+    value: Any = params
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 GROUPS = {"data": Data, "model": Model, "features": Features, "tune": Tune, "train": Train,
@@ -388,10 +393,7 @@ class StageParams:
         return value
 
     def get(self, dotted: str) -> Any:
-        value: Any = self
-        for part in dotted.split("."):
-            value = getattr(value, part)
-        return value
+        return dotted_get(self, dotted)
 
     def __repr__(self) -> str:
         return f"StageParams({self._stage}: {', '.join(self._declared)})"

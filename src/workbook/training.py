@@ -121,6 +121,16 @@ def read_curves(folder, stage: str) -> pd.DataFrame:
     return curves[CURVE_COLUMNS]
 
 
+def feed(train, val, epochs: int) -> tuple:
+    """(x, validation_data) for model.fit: cached batches as tf.data pipelines (workbook.batches
+    says why), each epoch the batches train's PyDataset gives for it; pixel batches as they are."""
+    from workbook.batches import CachedBatches
+
+    if not isinstance(train, CachedBatches):
+        return (train,), {"validation_data": val}
+    return (train.dataset(epochs),), {"validation_data": val.dataset(1), "steps_per_epoch": len(train)}
+
+
 def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0,
         live_dir=None) -> Fit:
     """Train for `epochs` more epochs after `initial_epoch`; curves continue the epoch count
@@ -133,8 +143,9 @@ def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: 
     # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
     # of the batch order draws from Python's global random state, and from the same seed it drew
     # a different order under MirroredStrategy than on one device (Keras 3.15).
-    history = model.fit(train, validation_data=val, epochs=initial_epoch + epochs,
-                        initial_epoch=initial_epoch, verbose=2, shuffle=False, callbacks=callbacks)
+    data, options = feed(train, val, epochs)
+    history = model.fit(*data, **options, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+                        verbose=2, shuffle=False, callbacks=callbacks)
     curves = pd.DataFrame(history.history)
     curves.insert(0, "stage", stage)
     curves.insert(0, "epoch", np.arange(initial_epoch + 1, initial_epoch + len(curves) + 1))

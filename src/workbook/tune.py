@@ -92,9 +92,11 @@ class HeadLR(kt.HyperModel):
         self.model.optimizer.learning_rate = lr
         return self.model
 
-    def fit(self, hp, model, train, *args, **kwargs):
-        train.restart()
-        return model.fit(train, *args, shuffle=False, **kwargs)
+    def fit(self, hp, model, train, *args, validation_data=None, epochs=1, **kwargs):
+        from workbook.training import feed
+
+        data, options = feed(train, validation_data, epochs)  # each trial from the first epoch's order
+        return model.fit(*data, *args, **options, epochs=epochs, shuffle=False, **kwargs)
 
 
 @dataclass
