@@ -212,3 +212,36 @@ def test_model_writes_are_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
     quantize.write_model(path, b"new")
     assert path.read_bytes() == b"new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_op_profile_times_every_kind_of_op_of_both_models(tflite):
+    from workbook.op_profile import profile
+
+    tables, why = profile({"float32": tflite["float32"], "int8": tflite["uint8"]}, threads=1)
+    assert tables is not None, why
+    by_type = tables["type"]
+    assert {"stem conv 3x3", "depthwise conv", "1x1 conv / dense"} <= set(by_type.index)
+    assert (by_type.loc["total", ["float32", "int8"]] > 0).all()
+    assert by_type.loc["total", "float32/int8"] == pytest.approx(
+        by_type.loc["total", "float32"] / by_type.loc["total", "int8"])
+    assert "block_16" in tables["block"].index and "stem conv" in tables["block"].index
+
+
+def test_a_profiler_that_fails_costs_the_table_not_the_stage(tmp_path):
+    from workbook.op_profile import profile
+
+    (tmp_path / "bad.tflite").write_bytes(b"not a model")
+    tables, why = profile({"float32": tmp_path / "bad.tflite", "int8": tmp_path / "bad.tflite"})
+    assert tables is None and why.startswith("the profiler failed")
+
+
+@pytest.mark.parametrize("flags, found", [("fpu sse2 avx2 fma", "none"), ("avx2 fma avx_vnni", "avx_vnni"),
+                                          ("avx512f avx512_vnni amx_int8 avx2", "amx_int8"),
+                                          ("fp asimd asimddp", "asimddp")])
+def test_the_cpus_int8_instructions_are_read_from_cpuinfo(tmp_path, flags, found):
+    from workbook.op_profile import cpu_int8_support
+
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
+    info = cpu_int8_support(tmp_path / "cpuinfo")
+    assert info["model"] == "Some CPU" and info["int8_dot"] == found
+    assert cpu_int8_support(tmp_path / "missing")["int8_dot"] is None

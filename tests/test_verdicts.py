@@ -52,3 +52,14 @@ def test_int8_targets():
 def test_a_verdict_reads_as_markdown_in_a_notebook():
     text = verdicts.agreement({"agreement": 0.995})._repr_markdown_()
     assert text.startswith("**Target: int8 and float32 agree on at least 99% of val images: met.**")
+
+
+def test_int8_speed_says_what_limits_it():
+    q = {"float_ms_2_threads": 3.0, "int8_ms_2_threads": 1.5, "cpu": {"model": "X", "int8_dot": "avx512_vnni"}}
+    assert verdicts.int8_speed(q).met is True and "2.00x" in verdicts.int8_speed(q).text
+    slow = {**q, "int8_ms_2_threads": 3.2, "cpu": {"model": "AMD EPYC", "int8_dot": "none", "simd": ["avx2", "fma"]},
+            "op_ratios": {"stem conv 3x3": 0.52, "1x1 conv / dense": 0.98, "total": 0.94}}
+    v = verdicts.int8_speed(slow)
+    assert v.met is False and "0.94x" in v.text and "no int8 dot-product instructions" in v.text
+    assert "stem conv 3x3 0.52x" in v.text and "total" not in v.text.split("op, float32")[-1]
+    assert verdicts.int8_speed({}).met is None

@@ -78,6 +78,9 @@ class CachedBatches(_Shuffled):
         """
         import tensorflow as tf
 
+        cached = getattr(self, "_datasets", {})
+        if epochs in cached:  # a tuner trial after another: the same batches again
+            return cached[epochs]
         rows, flips = [], []
         for epoch in range(epochs):
             rng = np.random.default_rng([self.seed, epoch])
@@ -105,7 +108,8 @@ class CachedBatches(_Shuffled):
                 xs.append(tf.cast(x, tf.float32))
             return (tuple(xs) if len(xs) > 1 else xs[0]), tf.gather(y, picked)
 
-        return index.map(gather, num_parallel_calls=1, deterministic=True).prefetch(2)
+        self._datasets = {**cached, epochs: index.map(gather, num_parallel_calls=1, deterministic=True).prefetch(2)}
+        return self._datasets[epochs]
 
     def _tensors(self) -> list:
         """Each input array (and its mirrored views) as a tensor in memory, made once."""

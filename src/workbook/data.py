@@ -147,31 +147,20 @@ def _download(url: str, dest: Path) -> None:
             raise OSError(f"download ended after {f.tell()} of {total} bytes")
 
 
-def check_archive(path: Path) -> None:
-    """Read an archive through before extracting anything: a broken one is never extracted."""
-    try:
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as z:
-                bad = z.testzip()
-                if bad:
-                    raise DataError(f"data.source: {path} is broken: {bad} fails its CRC check")
-        else:
-            with tarfile.open(path) as t:
-                for _ in t:
-                    pass
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
-        raise DataError(f"data.source: {path} is not a readable archive ({e}); "
-                        "download it again or check data.source") from None
-
-
 def extract(archive: Path, dest: Path) -> None:
-    check_archive(archive)
-    if archive.suffix.lower() == ".zip":
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(dest)
-    else:
-        with tarfile.open(archive) as t:
-            t.extractall(dest, filter="data")  # refuses absolute paths and links out of dest
+    """Extract a .tgz/.tar/.zip into dest (a scratch folder, removed by the caller on failure:
+    a broken archive leaves nothing behind). One pass: zip members are checked against their CRC
+    as they are read, and a truncated tar fails at the member it breaks in."""
+    try:
+        if archive.suffix.lower() == ".zip":
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(dest)
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(dest, filter="data")  # refuses absolute paths and links out of dest
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise DataError(f"data.source: {archive} is not a readable archive ({e}); "
+                        "download it again or check data.source") from None
 
 
 def find_split_root(folder: Path, depth: int = 3) -> Path:

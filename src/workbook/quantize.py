@@ -39,11 +39,17 @@ def representative_files(manifest: pd.DataFrame, n: int, seed: int) -> list[str]
     return [train.file[i] for i in rows]
 
 
-def representative_dataset(files: list[str]):
-    """The converter's calibration input: each image as the model takes it, a batch of one."""
+CALIBRATION_BATCH = 32  # images per calibration sample
+
+
+def representative_dataset(files: list[str], batch: int = CALIBRATION_BATCH):
+    """The converter's calibration input: the images as the model takes them (float pixels
+    0..255), `batch` at a time. TFLite's calibrator resizes the input to each sample and keeps each
+    tensor's overall min and max, so the ranges are those of feeding them one by one (checked on
+    the study's model: every scale within 5e-7, every zero point the same), in 15% less time."""
     def batches():
-        for f in files:
-            yield [read_prepared([f]).astype(np.float32)]
+        for start in range(0, len(files), batch):
+            yield [read_prepared(files[start:start + batch]).astype(np.float32)]
     return batches
 
 
@@ -181,6 +187,9 @@ class QuantizeResult(Summary):
     float_ms_2_threads: float | None
     int8_ms_2_threads: float | None
     latency_background_cores: float | None  # the most CPU other processes used while timing
+    cpu: dict  # the CPU's model and its widest int8 dot-product instructions ("none": AVX2 only)
+    op_ratios: dict[str, float]  # float32 time / int8 time per kind of op, profiled at 2 threads
+    profile_note: str  # why there is no profile, when there is none
     metadata: dict  # what the int8 model's TFLite metadata holds (name, version, labels, ...)
     names: list[str]
     per_class: pd.DataFrame
@@ -188,6 +197,8 @@ class QuantizeResult(Summary):
     confusion: np.ndarray  # int8 model, counts
     op_table: pd.DataFrame  # the int8 model's ops, in execution order
     samples: pd.DataFrame  # one val image per class through the int8 model, top 3
+    op_types: pd.DataFrame | None  # per kind of op: each model's microseconds, shares, ratio
+    op_blocks: pd.DataFrame | None  # per MobileNetV2 block, the same
 
     @property
     def speedup_2_threads(self) -> float | None:
@@ -230,6 +241,12 @@ def check_raw_pixel_input(model: Classifier, io_dtype: str) -> None:
             "255: raise quantize.representative_samples")
 
 
+def _ratios(by_type: pd.DataFrame) -> dict[str, float]:
+    """float32 time / int8 time for each kind of op both models run (> 1: int8 faster)."""
+    ratios = by_type["float32/int8"].replace([np.inf, -np.inf], np.nan).dropna()
+    return {str(k): round(float(v), 3) for k, v in ratios.items() if by_type.loc[k, "float32"] > 0}
+
+
 def _at_two(lat: dict, name: str) -> float | None:
     return lat[name]["2"]["median_ms"] if "2" in lat[name] else None
 
@@ -243,6 +260,7 @@ def run(P, paths) -> QuantizeResult:
     from workbook.inspection import ops
     from workbook.litert import classifier_tflite
     from workbook.model import load_model
+    from workbook.op_profile import cpu_int8_support, profile
 
     Q = P.quantize
     manifest, classes = load_manifest(paths.prepared)
@@ -259,9 +277,10 @@ def run(P, paths) -> QuantizeResult:
     y = val.y.to_numpy()
     probs = val_probabilities(files, list(val.file))
     lat = latency(files, read_prepared(val.file[:1].tolist())[0], Q.max_threads, Q.latency_runs)
+    profiled, profile_note = profile(files, threads=2)
     differ = probs["float32"].argmax(1) != probs["int8"].argmax(1)
     sample = val.groupby("label").head(1)
-    predicted, _ = classify_files(int8, [Path(f) for f in sample.file], names, top_k=3)
+    predicted, _ = classify_files(int8, [Path(f) for f in sample.file], metadata.read(files["int8"]).labels, top_k=3)
     result = QuantizeResult(
         float32=Accuracy.of_predictions(y, probs["float32"].argmax(1)),
         int8=Accuracy.of_predictions(y, probs["int8"].argmax(1)),
@@ -272,7 +291,10 @@ def run(P, paths) -> QuantizeResult:
         output_quantization=[float(v) for v in int8.output["quantization"]],
         representative_samples=len(calibration), cpu_count=os.cpu_count() or 1, latency=lat,
         float_ms_2_threads=_at_two(lat, "float32"), int8_ms_2_threads=_at_two(lat, "int8"),
-        latency_background_cores=max_background(lat),
+        latency_background_cores=max_background(lat), cpu=cpu_int8_support(),
+        op_ratios={} if profiled is None else _ratios(profiled["type"]), profile_note=profile_note,
+        op_types=None if profiled is None else profiled["type"],
+        op_blocks=None if profiled is None else profiled["block"],
         metadata=dataclasses.asdict(metadata.read(files["int8"])),
         names=names, per_class=per_class(y, probs, classes, names), latency_table=latency_frame(lat),
         confusion=confusions(y, probs["int8"], len(names))[0],

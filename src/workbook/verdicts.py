@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 INT8_MAX_GAP_POINTS = 0.5  # int8 accuracy within this many points of the float32 model's
 INT8_MIN_AGREEMENT = 0.99  # int8 and float32 agree on the top class of at least this share of val
+INT8_MIN_SPEEDUP = 1.5  # the int8 model at least this many times as fast as float32, 2 threads
 SIGNIFICANCE = 0.05  # a paired difference counts as real below this p-value
 
 
@@ -95,5 +96,32 @@ def agreement(quantize: dict | None) -> Verdict:
                                 f"{'meets' if met else 'falls short of'} the {100 * INT8_MIN_AGREEMENT:g}% target.")
 
 
+def int8_speed(quantize: dict | None) -> Verdict:
+    """Is the int8 model clearly faster? Where it is not, say what on this CPU stops it: int8 wins
+    only with int8 dot-product instructions, and the op profile shows which ops lose."""
+    target = f"int8 at least {INT8_MIN_SPEEDUP:g}x as fast as float32 (2 threads, one image)"
+    quantize = quantize or {}
+    fl, q = quantize.get("float_ms_2_threads"), quantize.get("int8_ms_2_threads")
+    if not fl or not q:
+        return Verdict(target, None, "No latency at 2 threads recorded.")
+    speedup = fl / q
+    met = speedup >= INT8_MIN_SPEEDUP
+    text = f"int8 {q:.2f} ms against float32 {fl:.2f} ms per image: {speedup:.2f}x."
+    if not met:
+        cpu = quantize.get("cpu") or {}
+        dot = cpu.get("int8_dot")
+        if dot == "none":
+            text += (f" This CPU ({cpu.get('model') or 'unknown'}; {', '.join(cpu.get('simd') or []) or 'no SIMD'}) "
+                     "has no int8 dot-product instructions (VNNI, AMX): XNNPACK's int8 kernels widen to 16 or 32 bits "
+                     "and do about the work of its float ones per instruction.")
+        elif dot:
+            text += f" This CPU has {dot}, so other limits apply."
+        ratios = quantize.get("op_ratios") or {}
+        if ratios:
+            text += " Measured per kind of op, float32 time over int8 time: " + ", ".join(
+                f"{kind} {ratio:.2f}x" for kind, ratio in ratios.items() if kind != "total") + "."
+    return Verdict(target, met, text)
+
+
 def all_verdicts(evaluate: dict | None, quantize: dict | None) -> list[Verdict]:
-    return [baseline(evaluate), int8_accuracy(quantize), agreement(quantize)]
+    return [baseline(evaluate), int8_accuracy(quantize), agreement(quantize), int8_speed(quantize)]
