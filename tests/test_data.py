@@ -15,7 +15,7 @@ import pytest
 from workbook import data
 from workbook.data import Candidate, DataError
 
-from conftest import SET_ASIDE, USED, draw, make_folder_set, make_messy_set
+from conftest import SET_ASIDE, USED, draw, make_messy_set
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -68,12 +68,12 @@ def test_representative_files_are_train_images_drawn_reproducibly(prepared):
     assert set(quantize.representative_files(prepared, 1000, seed=3)) == train  # capped at what there is
 
 
-def test_representative_dataset_feeds_float_pixels_one_at_a_time(prepared):
-    files = quantize.representative_files(prepared, 3, seed=0)
-    batches = list(quantize.representative_dataset(files)())
-    assert len(batches) == 3
+def test_representative_dataset_feeds_float_pixels_in_batches(prepared):
+    files = quantize.representative_files(prepared, 5, seed=0)
+    batches = list(quantize.representative_dataset(files, batch=2)())
+    assert [len(x) for (x,) in batches] == [2, 2, 1]  # every file once, in order
     (x,) = batches[0]
-    assert x.shape == (1, SIZE, SIZE, 3) and x.dtype == np.float32 and x.max() > 1.0  # 0..255, not -1..1
+    assert x.shape == (2, SIZE, SIZE, 3) and x.dtype == np.float32 and x.max() > 1.0  # 0..255, not -1..1
 
 
 @pytest.mark.parametrize("io", ["uint8", "int8"])
