@@ -65,7 +65,7 @@ REQUIRED = [
     "evaluate.imagenet_val.fine-tuned",
     "quantize.float32", "quantize.int8", "quantize.agreement", "quantize.float_bytes",
     "quantize.int8_bytes", "quantize.io_dtype", "quantize.int8_ms_2_threads",
-    "quantize.float_ms_2_threads", "quantize.metadata.name",
+    "quantize.float_ms_2_threads", "quantize.metadata.name", "quantize.metadata.labels",
     *[f"quantize.latency.{d}.{t}.{s}" for d in ("float32", "int8") for t in ("1", "2", "4")
       for s in ("median_ms", "p90_ms")],
     *[f"timings.{stage}.{f}" for stage in REPORTED for f in ("wall_s", "notebook_s")],

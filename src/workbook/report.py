@@ -126,6 +126,7 @@ SECTIONS = (
         Metric("quantize.float_ms_2_threads", "float32 latency, 2 threads (median)", "ms"),
         Metric("quantize.int8_ms_2_threads", "int8 latency, 2 threads (median)", "ms"),
         Metric("quantize.metadata.name", "TFLite metadata inside the models", "text"),
+        Metric("quantize.metadata.labels", "class names embedded in both models (label file)", "list"),
     )),
 )
 _METRICS = {m.key: m for s in SECTIONS for m in s.metrics}
