@@ -319,3 +319,20 @@ def test_the_source_notebook_is_thin_and_carries_no_outputs():
     lines = [line for c in code for line in "".join(c["source"]).splitlines() if line.strip()]
     assert len(lines) <= 40
     assert not any('f"' in line or "f'" in line for line in lines), "prose is markdown, numbers are in tables"
+
+
+def test_compare_reaches_experiments_of_earlier_commits_with_num(tmp_path, monkeypatch, capsys):
+    from workbook.__main__ import main as workbook
+
+    root = make_repo(tmp_path / "repo")
+    _run(sys.executable, "-m", "dvc", "exp", "run", "-q", "-S", "seed=1", cwd=root)
+    _run("git", "commit", "-qm", "a later commit", "--allow-empty", cwd=root)
+    _run(sys.executable, "-m", "dvc", "exp", "run", "-q", "-S", "seed=2", cwd=root)
+    with pytest.raises(compare.NothingToCompare):
+        compare.read(root)  # as `dvc exp show`: the last commit's one experiment only
+    assert sorted(compare.read(root, 2).experiments.seed) == [1, 2]
+    monkeypatch.chdir(root)
+    assert workbook(["compare", "--num", "0"]) == 2
+    assert "--num 0: must be 1 or more" in capsys.readouterr().err
+    assert workbook(["compare", "-n", "2"]) == 0
+    assert (root / "reports" / "compare.html").exists()

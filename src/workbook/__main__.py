@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run one stage (what dvc.yaml's cmd of every stage calls)")
     p.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
 
-    sub.add_parser("compare", help="compare the experiments of `dvc exp show` in reports/compare.html")
+    p = sub.add_parser("compare", help="compare the experiments of `dvc exp show` in reports/compare.html")
+    p.add_argument("-n", "--num", type=int, default=1, metavar="N",
+                   help="experiments based on the last N commits, as `dvc exp show -n N` (default 1)")
 
     p = sub.add_parser("classify", help="top-k labels of images (files or folders) with a .tflite model")
     p.add_argument("model", help="a .tflite image classifier, e.g. models/model_int8.tflite")
@@ -85,7 +87,10 @@ def _compare(args) -> int:
     from workbook.compare import main as compare
     from workbook.paths import find_root
 
-    return compare(find_root())
+    if args.num < 1:
+        print(f"error: --num {args.num}: must be 1 or more (the number of commits)", file=sys.stderr)
+        return 2
+    return compare(find_root(), args.num)
 
 
 def _classify(args) -> int:

@@ -279,20 +279,21 @@ def param_figure(c: Comparison) -> plt.Figure:
     return fig
 
 
-def main(root: Path) -> int:
-    """`python -m workbook compare`: reports/compare.html from notebooks/compare.ipynb; 1 (after
-    saying what to run, on stderr) when there is nothing to compare or the notebook fails."""
+def main(root: Path, commits: int = 1) -> int:
+    """`python -m workbook compare`: reports/compare.html from notebooks/compare.ipynb, over the
+    experiments based on the last `commits` commits; 1 (after saying what to run, on stderr) when
+    there is nothing to compare or the notebook fails."""
     from workbook.runner import NotebookFailed, execute
 
     paths = Paths(find_root(root))
     try:
-        read(paths.root)
+        read(paths.root, commits)
     except NothingToCompare as e:
         print(e, file=sys.stderr)
         return 1
     paths.compare.parent.mkdir(parents=True, exist_ok=True)
     try:
-        execute(paths.root / "notebooks" / "compare.ipynb", paths.compare, {"repo": str(paths.root)},
+        execute(paths.root / "notebooks" / "compare.ipynb", paths.compare, {"repo": str(paths.root), "commits": commits},
                 paths.root, "Compare experiments")
     except NotebookFailed as e:
         print(f"error: {e}", file=sys.stderr)
