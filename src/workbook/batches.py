@@ -19,10 +19,15 @@ class _Shuffled(keras.utils.PyDataset):
         self.epoch = 0
         self._order()
 
+    def _draw(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(order, mirror) of an epoch: the samples' order, and which are taken mirrored (used by
+        subclasses that hold mirrored views)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        return order, rng.random(self.n) < 0.5
+
     def _order(self) -> None:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        self.mirror = rng.random(self.n) < 0.5  # used by subclasses that hold mirrored views
+        self.order, self.mirror = self._draw(self.epoch)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
@@ -31,9 +36,11 @@ class _Shuffled(keras.utils.PyDataset):
         self.epoch += 1
         self._order()
 
-    def rows(self, i: int) -> np.ndarray:
-        # sorted: memory-mapped reads run forward through the file
-        return np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+    def rows(self, i: int, order: np.ndarray | None = None) -> np.ndarray:
+        """Batch i of this epoch's order (or of `order`), sorted: memory-mapped reads run forward
+        through the file."""
+        order = self.order if order is None else order
+        return np.sort(order[i * self.batch_size:(i + 1) * self.batch_size])
 
 
 class CachedBatches(_Shuffled):
@@ -48,6 +55,8 @@ class CachedBatches(_Shuffled):
                  rows: np.ndarray | None = None):
         self.inputs, self.mirrored, self.y = inputs, mirrored, np.asarray(y)
         self.subset = np.arange(len(self.y)) if rows is None else np.asarray(rows)
+        self._datasets: dict = {}  # epochs -> the tf.data pipeline of `dataset`, made once
+        self._in_memory: list | None = None  # the arrays as tensors, made once
         super().__init__(len(self.subset), batch_size, seed, shuffle)
 
     def __getitem__(self, i: int):
@@ -65,7 +74,6 @@ class CachedBatches(_Shuffled):
                 xs.append(x)
         return (tuple(xs) if len(xs) > 1 else xs[0]), self.y[rows]
 
-
     def dataset(self, epochs: int = 1):
         """These batches, epoch after epoch, as a tf.data pipeline that gathers them from the arrays
         in memory: the same batches in the same order as indexing this PyDataset epoch by epoch.
@@ -78,16 +86,13 @@ class CachedBatches(_Shuffled):
         """
         import tensorflow as tf
 
-        cached = getattr(self, "_datasets", {})
-        if epochs in cached:  # a tuner trial after another: the same batches again
-            return cached[epochs]
+        if epochs in self._datasets:  # a tuner trial after another: the same batches again
+            return self._datasets[epochs]
         rows, flips = [], []
         for epoch in range(epochs):
-            rng = np.random.default_rng([self.seed, epoch])
-            order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-            mirror = rng.random(self.n) < 0.5
+            order, mirror = self._draw(epoch)
             for i in range(len(self)):
-                picks = np.sort(order[i * self.batch_size:(i + 1) * self.batch_size])
+                picks = self.rows(i, order)
                 rows.append(self.subset[picks])
                 flips.append(mirror[picks])
         # one dataset of batches: ragged row lists keep each epoch's short last batch as it is
@@ -108,14 +113,14 @@ class CachedBatches(_Shuffled):
                 xs.append(tf.cast(x, tf.float32))
             return (tuple(xs) if len(xs) > 1 else xs[0]), tf.gather(y, picked)
 
-        self._datasets = {**cached, epochs: index.map(gather, num_parallel_calls=1, deterministic=True).prefetch(2)}
+        self._datasets[epochs] = index.map(gather, num_parallel_calls=1, deterministic=True).prefetch(2)
         return self._datasets[epochs]
 
     def _tensors(self) -> list:
         """Each input array (and its mirrored views) as a tensor in memory, made once."""
         import tensorflow as tf
 
-        if getattr(self, "_in_memory", None) is None:
+        if self._in_memory is None:
             mirrored = self.mirrored or [None] * len(self.inputs)
             self._in_memory = [(tf.constant(np.asarray(a)), None if m is None else tf.constant(np.asarray(m)))
                                for a, m in zip(self.inputs, mirrored)]
