@@ -6,7 +6,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from workbook.batches import CachedBatches  # noqa: E402
+from workbook.batches import CachedBatches, EpochOrder  # noqa: E402
+
+
+def epochs_of(batches: CachedBatches, epochs: int, initial_epoch: int = 0) -> list[list]:
+    """What the pipeline gives in each of `epochs` epochs, iterated anew each epoch as Keras does."""
+    pipeline, order = batches.dataset(epochs), EpochOrder(batches, initial_epoch)
+    given = []
+    for epoch in range(initial_epoch, initial_epoch + epochs):
+        order.on_epoch_begin(epoch)
+        given.append(list(pipeline))
+    return given
 
 
 def test_the_pipeline_gives_the_pydatasets_batches_epoch_by_epoch():
@@ -16,8 +26,9 @@ def test_the_pipeline_gives_the_pydatasets_batches_epoch_by_epoch():
     y = np.arange(23) % 3
     rows = np.arange(2, 23)  # a subset: 21 samples, batches of 5, the last one short
     batches = CachedBatches([a, b], y, 5, seed=7, mirrored=mirrored, rows=rows)
-    from_pipeline = [((xa.numpy(), xb.numpy()), yy.numpy()) for (xa, xb), yy in batches.dataset(epochs=2)]
-    assert len(from_pipeline) == 2 * len(batches) == 10
+    given = epochs_of(batches, 2, initial_epoch=3)  # draws 0 and 1 whatever the epoch count
+    assert [len(epoch) for epoch in given] == [len(batches)] * 2 == [5, 5]
+    from_pipeline = [((xa.numpy(), xb.numpy()), yy.numpy()) for epoch in given for (xa, xb), yy in epoch]
     expected = []
     for _ in range(2):
         expected += [batches[i] for i in range(len(batches))]
@@ -30,3 +41,38 @@ def test_the_pipeline_gives_the_pydatasets_batches_epoch_by_epoch():
     taken_mirrored = sum(int(batches._draw(epoch)[1].sum()) for epoch in range(2))
     assert 0 < taken_mirrored < 2 * 21, "both kinds of view were compared"
     assert batches.dataset(epochs=2) is batches.dataset(epochs=2), "made once, reused by tuner trials"
+
+
+def test_keras_trains_each_epoch_on_exactly_that_epochs_batches():
+    """Through training.fit, as the train and finetune stages call it, with many batches per
+    compiled call: no epoch runs into the next one's batches (Keras 3.15 ran the last call of an
+    epoch whole when given one pipeline of every epoch with steps_per_epoch: 296 batches an
+    epoch came out as 320, 320 and 248)."""
+    import keras
+    import tensorflow as tf
+
+    from workbook import training
+
+    n, size = 150, 4  # 38 batches an epoch, the last of 2: 38 = 32 + 6 in calls of 32
+    x = np.arange(n, dtype=np.float32)[:, None]  # each sample's feature is its row
+    y = np.arange(n) % 2
+    train = CachedBatches([x], y, size, seed=3)
+    val = CachedBatches([x], y, 50, seed=3, shuffle=False)
+    assert len(train) % training.STEPS_PER_EXECUTION != 0
+    trained_on = []
+
+    class Recording(keras.Model):
+        def train_step(self, data):
+            rows = tf.cast(tf.reshape(data[0], [-1]), tf.int64)
+            tf.py_function(lambda r: trained_on.append(r.numpy().tolist()) or 0, [rows], tf.int32)
+            return super().train_step(data)
+
+    inputs = keras.Input((1,))
+    model = training.compile_classifier(Recording(inputs, keras.layers.Dense(2)(inputs)), 1e-3)
+    result = training.fit(model, train, val, epochs=3, stage="finetune", initial_epoch=2)
+    expected = []
+    for epoch in range(3):
+        order = train._draw(epoch)[0]
+        expected += [train.rows(i, order).tolist() for i in range(len(train))]
+    assert trained_on == expected
+    assert list(result.curves.epoch) == [3, 4, 5]

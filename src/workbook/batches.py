@@ -57,6 +57,7 @@ class CachedBatches(_Shuffled):
         self.subset = np.arange(len(self.y)) if rows is None else np.asarray(rows)
         self._datasets: dict = {}  # epochs -> the tf.data pipeline of `dataset`, made once
         self._in_memory: list | None = None  # the arrays as tensors, made once
+        self.order_epoch = None  # tf.Variable: which epoch's draw the pipeline gives
         super().__init__(len(self.subset), batch_size, seed, shuffle)
 
     def __getitem__(self, i: int):
@@ -75,31 +76,43 @@ class CachedBatches(_Shuffled):
         return (tuple(xs) if len(xs) > 1 else xs[0]), self.y[rows]
 
     def dataset(self, epochs: int = 1):
-        """These batches, epoch after epoch, as a tf.data pipeline that gathers them from the arrays
-        in memory: the same batches in the same order as indexing this PyDataset epoch by epoch.
+        """One epoch of these batches as a tf.data pipeline that gathers them from the arrays in
+        memory: the batches of epoch `order_epoch` (a variable, 0 at first) in the order indexing
+        this PyDataset gives for that epoch. Keras iterates the pipeline anew every epoch;
+        `EpochOrder` points it at each epoch's draw, for `epochs` epochs.
 
         Keras feeds a PyDataset through tf.data's from_generator, which calls back into Python for
         every batch while TensorFlow's threads compute; on 2 cores that cost fine-tuning 340 ms a
         step against 135 ms when gathered in the graph (and the tiny head's steps far more, in
         proportion). Which rows and views make each batch is still decided here, in NumPy, from
         (seed, epoch): only the copying moves into TensorFlow.
+
+        One pipeline per epoch, not one for all epochs with steps_per_epoch: Keras 3.15 runs the
+        last multi-step call of an epoch whole on such a pipeline, so its epochs took 320, 320 and
+        248 of 296 batches each (tests/test_batches.py checks what each epoch trains on). Call it
+        outside a distribution strategy's scope (its epoch variable belongs to no strategy).
         """
         import tensorflow as tf
 
         if epochs in self._datasets:  # a tuner trial after another: the same batches again
             return self._datasets[epochs]
-        rows, flips = [], []
+        if self.order_epoch is None:
+            self.order_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="order_epoch")
+        rows, flips = [], []  # every epoch's batches: their rows, and which are taken mirrored
         for epoch in range(epochs):
             order, mirror = self._draw(epoch)
             for i in range(len(self)):
                 picks = self.rows(i, order)
                 rows.append(self.subset[picks])
                 flips.append(mirror[picks])
-        # one dataset of batches: ragged row lists keep each epoch's short last batch as it is
-        lengths = [len(r) for r in rows]
-        index = tf.data.Dataset.from_tensor_slices((
-            tf.RaggedTensor.from_row_lengths(np.concatenate(rows), lengths),
-            tf.RaggedTensor.from_row_lengths(np.concatenate(flips), lengths)))
+        # [epoch, batch, row], ragged: each epoch's short last batch stays as it is
+        lengths = [[len(self)] * epochs, [len(r) for r in rows]]
+        rows = tf.RaggedTensor.from_nested_row_lengths(np.concatenate(rows).astype(np.int64), lengths)
+        flips = tf.RaggedTensor.from_nested_row_lengths(np.concatenate(flips), lengths)
+        epoch = self.order_epoch
+        index = tf.data.Dataset.from_tensors(0).flat_map(
+            lambda _: tf.data.Dataset.from_tensor_slices((rows[epoch], flips[epoch])))
+        index = index.apply(tf.data.experimental.assert_cardinality(len(self)))
         inputs = self._tensors()
         y = tf.constant(self.y)
 
@@ -125,6 +138,19 @@ class CachedBatches(_Shuffled):
             self._in_memory = [(tf.constant(np.asarray(a)), None if m is None else tf.constant(np.asarray(m)))
                                for a, m in zip(self.inputs, mirrored)]
         return self._in_memory
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """Points `batches`' pipeline (CachedBatches.dataset) at the draw of each epoch as Keras
+    begins it, counted from the fit's first epoch: the fine-tuning, which continues the head's
+    epoch count, takes the draws 0, 1, 2, as every fit does."""
+
+    def __init__(self, batches: CachedBatches, initial_epoch: int = 0):
+        super().__init__()
+        self.batches, self.initial_epoch = batches, initial_epoch
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.batches.order_epoch.assign(epoch - self.initial_epoch)
 
 
 class ImageBatches(_Shuffled):

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +105,6 @@ def start(stage: str, params: dict | None = None) -> Stage:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
     root = find_root()
     declared = declared_params(stage, root)
     by_hand = os.environ.get(RUN_ENV) != stage

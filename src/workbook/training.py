@@ -121,14 +121,15 @@ def read_curves(folder, stage: str) -> pd.DataFrame:
     return curves[CURVE_COLUMNS]
 
 
-def feed(train, val, epochs: int) -> tuple:
-    """(x, validation_data) for model.fit: cached batches as tf.data pipelines (workbook.batches
-    says why), each epoch the batches train's PyDataset gives for it; pixel batches as they are."""
-    from workbook.batches import CachedBatches
+def feed(train, val, epochs: int, initial_epoch: int = 0) -> tuple:
+    """(x, validation_data, callbacks) for model.fit: cached batches as tf.data pipelines
+    (workbook.batches says why) with the callback that gives each epoch the batches train's
+    PyDataset gives for it; pixel batches as they are."""
+    from workbook.batches import CachedBatches, EpochOrder
 
     if not isinstance(train, CachedBatches):
-        return (train,), {"validation_data": val}
-    return (train.dataset(epochs),), {"validation_data": val.dataset(1), "steps_per_epoch": len(train)}
+        return train, val, []
+    return train.dataset(epochs), val.dataset(1), [EpochOrder(train, initial_epoch)]
 
 
 def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0,
@@ -139,13 +140,14 @@ def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: 
     A model built in a strategy's scope trains under it: Keras splits every global batch of
     `train` across the replicas and sums their gradients.
     """
-    callbacks = [live_logger(live_dir, initial_epoch)] if live_dir is not None else []
+    x, validation_data, callbacks = feed(train, val, epochs, initial_epoch)
+    if live_dir is not None:
+        callbacks.append(live_logger(live_dir, initial_epoch))
     # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
     # of the batch order draws from Python's global random state, and from the same seed it drew
     # a different order under MirroredStrategy than on one device (Keras 3.15).
-    data, options = feed(train, val, epochs)
-    history = model.fit(*data, **options, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
-                        verbose=2, shuffle=False, callbacks=callbacks)
+    history = model.fit(x, validation_data=validation_data, epochs=initial_epoch + epochs,
+                        initial_epoch=initial_epoch, verbose=2, shuffle=False, callbacks=callbacks)
     curves = pd.DataFrame(history.history)
     curves.insert(0, "stage", stage)
     curves.insert(0, "epoch", np.arange(initial_epoch + 1, initial_epoch + len(curves) + 1))

@@ -92,11 +92,12 @@ class HeadLR(kt.HyperModel):
         self.model.optimizer.learning_rate = lr
         return self.model
 
-    def fit(self, hp, model, train, *args, validation_data=None, epochs=1, **kwargs):
+    def fit(self, hp, model, train, *args, validation_data=None, epochs=1, callbacks=(), **kwargs):
         from workbook.training import feed
 
-        data, options = feed(train, validation_data, epochs)  # each trial from the first epoch's order
-        return model.fit(*data, *args, **options, epochs=epochs, shuffle=False, **kwargs)
+        x, held, ordered = feed(train, validation_data, epochs)  # each trial from the first epoch's order
+        return model.fit(x, *args, validation_data=held, epochs=epochs, shuffle=False,
+                         callbacks=[*ordered, *callbacks], **kwargs)
 
 
 @dataclass
