@@ -45,13 +45,15 @@ def start_repro(repo) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
-    """SIGKILL the whole run (DVC, papermill, the kernel) as soon as `ready()` holds."""
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 300, delay: float = 0.0) -> None:
+    """SIGKILL the whole run (DVC, papermill, the kernel) `delay` seconds after `ready()` holds."""
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, "the run ended before the moment to kill it"
         assert time.monotonic() < deadline, "the moment to kill never came"
         time.sleep(0.02)
+    time.sleep(delay)
+    assert proc.poll() is None, "the run ended before the moment to kill it"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
@@ -83,8 +85,8 @@ def study(tmp_path_factory):
     repo.run("git", "commit", "-qam", "messy set")
     kill_when(start_repro(repo), lambda: any((repo.root / "data").glob(".tmp-features-*")))
     assert_cache_whole_or_absent(repo)  # killed mid-write: the old cache or none, never a part
-    kill_when(start_repro(repo), lambda: (repo.root / "reports" / ".tmp-07_quantize.ipynb").exists()
-              and time.sleep(1.5) is None)
+    # 1.5 s after the quantize notebook is under way: killed mid-stage
+    kill_when(start_repro(repo), lambda: (repo.root / "reports" / ".tmp-07_quantize.ipynb").exists(), delay=1.5)
     assert_tflite_whole_or_absent(repo)
     repo.dvc("repro")
     return repo

@@ -202,9 +202,9 @@ class QuantizeResult(Summary):
 
     @property
     def speedup_2_threads(self) -> float | None:
-        if not self.float_ms_2_threads or not self.int8_ms_2_threads:
-            return None
-        return self.float_ms_2_threads / self.int8_ms_2_threads
+        from workbook.verdicts import int8_speedup
+
+        return int8_speedup(self.float_ms_2_threads, self.int8_ms_2_threads)
 
     @property
     def size_ratio(self) -> float:

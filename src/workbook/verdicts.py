@@ -96,15 +96,20 @@ def agreement(quantize: dict | None) -> Verdict:
                                 f"{'meets' if met else 'falls short of'} the {100 * INT8_MIN_AGREEMENT:g}% target.")
 
 
+def int8_speedup(float_ms: float | None, int8_ms: float | None) -> float | None:
+    """How many times as fast the int8 model is (float32 ms / int8 ms); None where one is missing."""
+    return float_ms / int8_ms if float_ms and int8_ms else None
+
+
 def int8_speed(quantize: dict | None) -> Verdict:
     """Is the int8 model clearly faster? Where it is not, say what on this CPU stops it: int8 wins
     only with int8 dot-product instructions, and the op profile shows which ops lose."""
     target = f"int8 at least {INT8_MIN_SPEEDUP:g}x as fast as float32 (2 threads, one image)"
     quantize = quantize or {}
     fl, q = quantize.get("float_ms_2_threads"), quantize.get("int8_ms_2_threads")
-    if not fl or not q:
+    speedup = int8_speedup(fl, q)
+    if speedup is None:
         return Verdict(target, None, "No latency at 2 threads recorded.")
-    speedup = fl / q
     met = speedup >= INT8_MIN_SPEEDUP
     text = f"int8 {q:.2f} ms against float32 {fl:.2f} ms per image: {speedup:.2f}x."
     if not met:
