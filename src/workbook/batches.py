@@ -89,8 +89,9 @@ class CachedBatches(_Shuffled):
 
         One pipeline per epoch, not one for all epochs with steps_per_epoch: Keras 3.15 runs the
         last multi-step call of an epoch whole on such a pipeline, so its epochs took 320, 320 and
-        248 of 296 batches each (tests/test_batches.py checks what each epoch trains on). Call it
-        outside a distribution strategy's scope (its epoch variable belongs to no strategy).
+        248 of 296 batches each (tests/test_batches.py checks what each epoch trains on). The
+        stages call it outside any strategy's scope; inside MirroredStrategy's, its epoch variable
+        becomes a mirrored one and the pipeline gives the same batches (checked by hand).
         """
         import tensorflow as tf
 

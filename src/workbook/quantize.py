@@ -25,6 +25,7 @@ from workbook.litert import Classifier
 from workbook.progress import progress
 from workbook.results import Summary, write_details
 from workbook.stats import Accuracy
+from workbook.verdicts import int8_speedup
 
 MODELS = ("float32", "int8")  # the names of the two models in every table and in the results
 WARMUP_RUNS = 10  # untimed invocations before the timed ones
@@ -202,8 +203,6 @@ class QuantizeResult(Summary):
 
     @property
     def speedup_2_threads(self) -> float | None:
-        from workbook.verdicts import int8_speedup
-
         return int8_speedup(self.float_ms_2_threads, self.int8_ms_2_threads)
 
     @property
