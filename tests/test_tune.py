@@ -75,3 +75,24 @@ def test_consecutive_seeds_draw_different_candidate_rates():
         oracle = tune.make_tuner(tune.HeadLR(3, 8, 0.2, s, 1e-5, 1e-2), trials, s, tune.Path(tune.tempfile.mkdtemp())).oracle
         rates[s] = {oracle.populate_space(str(i))["values"]["lr"] for i in range(trials)}
     assert not rates[1] & rates[2]
+
+
+def test_trials_run_with_the_objects_of_before_out_of_the_collectors_way(monkeypatch):
+    """Keras Tuner collects garbage before every trial; the search freezes what existed before
+    it (tune._gc_frozen) and gives it back to the collector after, also when trials fail."""
+    import gc
+
+    before, seen = gc.get_freeze_count(), []
+    fit = tune.HeadLR.fit
+
+    def recording(self, *args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(tune.HeadLR, "fit", recording)
+    run(trials=2, epochs=1)
+    assert len(seen) == 2 and min(seen) > before and gc.get_freeze_count() == before
+
+    with pytest.raises(ValueError), tune._gc_frozen():
+        raise ValueError("a search that fails")
+    assert gc.get_freeze_count() == before
