@@ -40,21 +40,27 @@ def _convert(converter) -> bytes:
 
 @contextlib.contextmanager
 def saved_model(model):
-    """`model` exported once as an inference-only SavedModel, the way TFLiteConverter's
-    from_keras_model exports a Keras 3 model before converting it (TF 2.21)."""
+    """`model` exported as an inference-only SavedModel: its call with training=False, traced
+    once for its inputs, and its variables.
+
+    TFLiteConverter.from_keras_model exports a Keras 3 model through Keras's ExportArchive
+    first (TF 2.21), which also walks every layer's trackable children and traces the call five
+    more times: 8.2 s against 3.7 s for the classifier here, and the conversions after it took
+    15.8 s against 13.1 s. The TFLite models are the same but for one internal tensor's name:
+    the same ops, weights and quantization, every output identical on val.
+    """
     import functools
     import tempfile
 
-    import keras
     import tensorflow as tf
 
+    spec = [tf.TensorSpec(x.shape, dtype=x.dtype, name=x.name) for x in model.inputs]
+    module = tf.Module()
+    module.weights = [v.value for v in model.variables]  # the tf.Variables under Keras's
+    module.serve = tf.function(functools.partial(model.__call__, training=False),
+                               input_signature=[spec] if len(spec) > 1 else spec)
     with tempfile.TemporaryDirectory(prefix="workbook-export-") as directory:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        signature = [tf.TensorSpec(x.shape, dtype=x.dtype, name=x.name) for x in model.inputs]
-        archive.add_endpoint("serve", functools.partial(model.__call__, training=False), signature)
-        with contextlib.redirect_stdout(io.StringIO()):
-            archive.write_out(directory)
+        tf.saved_model.save(module, directory, signatures={"serving_default": module.serve})
         yield directory
 
 
@@ -62,7 +68,8 @@ def float_tflite(model) -> bytes:
     """A Keras model as a float32 .tflite."""
     import tensorflow as tf
 
-    return _convert(tf.lite.TFLiteConverter.from_keras_model(model))
+    with saved_model(model) as saved:
+        return _convert(tf.lite.TFLiteConverter.from_saved_model(saved))
 
 
 def _int8(converter, calibration: Callable[[], Iterable[list[np.ndarray]]], io_dtype: str):
