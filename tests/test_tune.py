@@ -79,7 +79,7 @@ def test_consecutive_seeds_draw_different_candidate_rates():
 
 def test_trials_run_with_the_objects_of_before_out_of_the_collectors_way(monkeypatch):
     """Keras Tuner collects garbage before every trial; the search freezes what existed before
-    it (tune._gc_frozen) and gives it back to the collector after, also when trials fail."""
+    it (tune._gc_frozen) and gives it back to the collector after, also when the search fails."""
     import gc
 
     before, seen = gc.get_freeze_count(), []

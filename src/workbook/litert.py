@@ -56,7 +56,7 @@ def saved_model(model):
 
     spec = [tf.TensorSpec(x.shape, dtype=x.dtype, name=x.name) for x in model.inputs]
     module = tf.Module()
-    module.weights = [v.value for v in model.variables]  # the tf.Variables under Keras's
+    module.weights = [v.value for v in model.variables]  # tracked, so the SavedModel holds them
     module.serve = tf.function(functools.partial(model.__call__, training=False),
                                input_signature=[spec] if len(spec) > 1 else spec)
     with tempfile.TemporaryDirectory(prefix="workbook-export-") as directory:
