@@ -106,12 +106,11 @@ class CachedBatches(_Shuffled):
         One pipeline per epoch, not one for all epochs with steps_per_epoch: Keras 3.15 runs the
         last multi-step call of an epoch whole on such a pipeline, so its epochs took 320, 320 and
         248 of 296 batches each (tests/test_batches.py checks what each epoch trains on). Every
-        epoch's rows lie in one flat tensor, batch i of epoch e between starts[e, i] and
-        starts[e, i + 1]: Keras makes a new iterator for every epoch and every validation, and
-        over ragged [epoch, batch, row] tensors each cost 50 ms to make against 14 ms (the
-        tuner's 120 iterators: 6 s of its 40). The
-        stages call it outside any strategy's scope; inside MirroredStrategy's, its epoch variable
-        becomes a mirrored one and the pipeline gives the same batches (checked by hand).
+        epoch's rows lie in one flat tensor with the offsets of its batches: Keras makes a new
+        iterator for every epoch and every validation, and over ragged [epoch, batch, row]
+        tensors each cost 50 ms to make against 14 ms (the tuner's 120 iterators: 6 s of its 40).
+        The stages call it outside any strategy's scope; inside MirroredStrategy's, its epoch
+        variable becomes a mirrored one and the pipeline gives the same batches (checked by hand).
         """
         import tensorflow as tf
 
@@ -126,17 +125,16 @@ class CachedBatches(_Shuffled):
                 picks = self.rows(i, order)
                 rows.append(self.subset[picks])
                 flips.append(mirror[picks])
-        # where batch i of epoch e starts and ends in them: starts[e, i], starts[e, i + 1]
-        ends = np.cumsum([len(r) for r in rows]).reshape(epochs, len(self))
-        starts = tf.constant(np.concatenate([np.concatenate([[0], ends[:-1, -1]])[:, None], ends], axis=1))
+        # batch k = epoch x batches + i lies between starts[k] and starts[k + 1] in them
+        starts = tf.constant(np.cumsum([0] + [len(r) for r in rows]))
         rows, flips = tf.constant(np.concatenate(rows).astype(np.int64)), tf.constant(np.concatenate(flips))
-        epoch = self.order_epoch
+        epoch, per_epoch = self.order_epoch, len(self)
         inputs = self._tensors()
         y = tf.constant(self.y)
 
         def gather(i):
-            begin, end = starts[epoch, i], starts[epoch, i + 1]
-            picked, flipped = rows[begin:end], flips[begin:end]
+            k = epoch * per_epoch + i
+            picked, flipped = rows[starts[k]:starts[k + 1]], flips[starts[k]:starts[k + 1]]
             xs = []
             for array, mirrored in inputs:
                 x = tf.gather(array, picked)
