@@ -57,15 +57,18 @@ class _Kernel:
     """The notebook's kernel, talking to this process over Unix sockets in a private temporary
     folder: nothing listens on the network (over TCP, ipykernel warns of unencrypted traffic at
     every start), and the sockets go with the folder. Started before papermill, and asked at once
-    to import `preload`, the notebook's modules, while this process loads papermill
-    (workbook.kernel)."""
+    to import the notebook's modules while this process loads papermill (workbook.kernel)."""
 
-    def __init__(self, folder: str, cwd: Path, preload: list[str]):
+    def __init__(self, folder: str, cwd: Path):
         from jupyter_client.manager import KernelManager
 
         self.km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
         self.km.start_kernel(cwd=str(cwd))
-        self._preloading = self._request(f"preload({preload!r})")
+        self._preloading = None
+
+    def preload(self, modules: list[str]) -> None:
+        """Ask the kernel to import `modules` (workbook.kernel.preload); returns at once."""
+        self._preloading = self._request(f"preload({modules!r})")
 
     def _request(self, call: str):
         """Send `workbook.kernel.<call>` as a silent request (no output in the notebook) from a
@@ -77,14 +80,15 @@ class _Kernel:
         return client, client.execute(f"__import__('workbook.kernel').kernel.{call}", silent=True,
                                       store_history=False)
 
-    def _reply(self, request) -> None:
+    def _reply(self, request, timeout: float | None = None) -> None:
         """Wait for the kernel's reply to `request` (or its death: papermill then reports the dead
-        kernel), and close the request's client."""
+        kernel; or `timeout` seconds), and close the request's client."""
         import queue
 
         client, msg_id = request
+        deadline = time.monotonic() + timeout if timeout is not None else float("inf")
         try:
-            while self.km.is_alive():
+            while self.km.is_alive() and time.monotonic() < deadline:
                 try:
                     reply = client.get_shell_msg(timeout=1)
                 except queue.Empty:
@@ -95,16 +99,20 @@ class _Kernel:
             client.stop_channels()
 
     def preloaded(self) -> None:
-        """Wait until the kernel has imported `preload`: papermill's first request would queue
-        behind it anyway, but under papermill's start-up timeout, and from a client that takes
-        over the session."""
-        self._reply(self._preloading)
+        """Wait until the kernel has imported what `preload` asked: papermill's first request
+        would queue behind it anyway, but under papermill's start-up timeout, and from a client
+        that takes over the session."""
+        if self._preloading:
+            self._reply(self._preloading)
+            self._preloading = None
 
     def close(self, ran: bool) -> None:
         """Shut the kernel down; after a notebook that `ran` to its end, with its objects frozen
         first (workbook.kernel.before_exit): 1.4 s less for a kernel that imported TensorFlow."""
+        if self._preloading:  # never waited for: the block ended before papermill started
+            self._preloading[0].stop_channels()
         if ran and self.km.is_alive():
-            self._reply(self._request("before_exit()"))
+            self._reply(self._request("before_exit()"), timeout=30)  # a moment; shut down anyway after
         if self.km.has_kernel:
             self.km.shutdown_kernel(now=False)
 
@@ -113,9 +121,10 @@ class _Kernel:
 def _kernel(cwd: Path, preload: list[str]):
     """A started kernel, already importing `preload`, shut down when the block ends."""
     with tempfile.TemporaryDirectory(prefix="workbook-kernel-") as folder:
-        kernel = _Kernel(folder, cwd, preload)
+        kernel = _Kernel(folder, cwd)
         ran = False
         try:
+            kernel.preload(preload)
             yield kernel
             ran = True
         finally:
