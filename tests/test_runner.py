@@ -11,6 +11,7 @@ import sys
 import nbformat
 import psutil
 import pytest
+from nbformat.reader import NotJSONError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from workbook import kernel
@@ -75,3 +76,12 @@ def test_a_cell_that_needs_an_import_of_a_later_cell_still_fails(tmp_path):
         execute(nb, tmp_path / "out" / "a.ipynb", {}, cwd=tmp_path)
     assert not (tmp_path / "out" / "a.ipynb").exists()
     assert kernels_left() == []
+
+
+def test_a_file_that_is_no_notebook_fails_as_papermill_says_and_leaves_no_kernel(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("not json")
+    assert imported_modules(bad) == []
+    with pytest.raises(NotJSONError):
+        execute(bad, tmp_path / "out" / "bad.ipynb", {}, cwd=tmp_path)
+    assert kernels_left() == [] and not (tmp_path / "out" / "bad.ipynb").exists()

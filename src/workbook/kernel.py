@@ -7,9 +7,9 @@ Each stage runs in a fresh kernel, and two of its fixed costs are not the stage'
   preparing the notebook, so the two overlap. It imports modules only and binds no name in the
   notebook's namespace: a cell that forgot an import still fails, as it would in JupyterLab.
 - Ending the kernel: a Python process that has imported TensorFlow took 1.4 s to exit here, most
-  of it the garbage collector's passes over the million objects TensorFlow and Keras hold, at
-  finalization; with them frozen (`before_exit`, after the last cell) 0.15 s. Everything else of
-  an exit (exit handlers, module teardown) runs as ever.
+  of it the garbage collector's passes, at finalization, over the 400,000 and more objects
+  TensorFlow and Keras hold; with them frozen (`before_exit`, after the last cell) 0.15 s.
+  Everything else of an exit (exit handlers, module teardown) runs as ever.
 
 Both are sent by the runner as silent requests, outside the notebook's cells: they leave no trace
 in the executed notebook, and nothing else calls them.

@@ -35,11 +35,13 @@ def imported_modules(notebook: Path) -> list[str]:
     a name that preload skips) after "a". Lines of IPython magics and shell escapes are left out."""
     import ast
 
+    try:
+        cells = [c for c in json.loads(Path(notebook).read_text())["cells"] if c["cell_type"] == "code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # papermill reports what is wrong with the notebook, naming it
     modules: list[str] = []
-    for cell in json.loads(Path(notebook).read_text())["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])  # nbformat: a string, or a list of lines
+    for cell in cells:
+        source = "".join(cell.get("source", ""))  # nbformat: a string, or a list of lines
         code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:
             body = ast.parse(code).body
