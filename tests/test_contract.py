@@ -18,6 +18,7 @@ import yaml
 
 from workbook.params import keys
 from workbook.paths import STAGES
+from workbook.runner import notebook_code
 from workbook.stages import notebook_name
 
 from conftest import REPO
@@ -52,9 +53,7 @@ def module_imports(source: str) -> set[str]:
 
 
 def notebook_source(path: Path) -> str:
-    nb = json.loads(path.read_text())
-    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    return "\n".join(line for cell in cells for line in cell.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return "\n".join(notebook_code(path))
 
 
 def closure(modules: set[str]) -> set[str]:

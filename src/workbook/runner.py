@@ -29,20 +29,26 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names the cell's error and where the partial copy is."""
 
 
+def notebook_code(notebook: Path) -> list[str]:
+    """The Python of each code cell of `notebook`, without its lines of IPython magics and shell
+    escapes. Raises on a file that is no notebook."""
+    cells = [c for c in json.loads(Path(notebook).read_text())["cells"] if c["cell_type"] == "code"]
+    return ["\n".join(line for line in "".join(c.get("source", "")).splitlines()
+                      if not line.lstrip().startswith(("%", "!"))) for c in cells]
+
+
 def imported_modules(notebook: Path) -> list[str]:
     """The modules the notebook's code cells import at their top level, in order, for
     workbook.kernel.preload: `import a.b` gives "a.b"; `from a import b` gives "a.b" (a module, or
-    a name that preload skips) after "a". Lines of IPython magics and shell escapes are left out."""
+    a name that preload skips) after "a"."""
     import ast
 
     try:
-        cells = [c for c in json.loads(Path(notebook).read_text())["cells"] if c["cell_type"] == "code"]
+        cells = notebook_code(notebook)
     except (OSError, ValueError, KeyError, TypeError):
-        return []  # papermill reports what is wrong with the notebook, naming it
+        return []  # papermill reports what is wrong with the notebook
     modules: list[str] = []
-    for cell in cells:
-        source = "".join(cell.get("source", ""))  # nbformat: a string, or a list of lines
-        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    for code in cells:
         try:
             body = ast.parse(code).body
         except SyntaxError:
@@ -74,9 +80,10 @@ class _Kernel:
 
     def _request(self, call: str):
         """Send `workbook.kernel.<call>` as a silent request (no output in the notebook) from a
-        client of its own; (client, msg_id). Every client of a kernel manager shares its session,
-        so the kernel answers only the last one connected: each is closed before the next starts
-        (`_reply`)."""
+        client of its own; (client, msg_id). Every client of a kernel manager connects with its
+        session's identity, and the kernel's socket hands that identity over to the newest
+        connection (ipykernel sets ROUTER_HANDOVER): a client opened before papermill's is not
+        answered after it, so each request has its own, closed by `_reply`."""
         client = self.km.client()
         client.start_channels()
         return client, client.execute(f"__import__('workbook.kernel').kernel.{call}", silent=True,
