@@ -9,6 +9,7 @@ import threading
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,7 +45,12 @@ def test_prepare_converts_sets_aside_and_leaves_the_source_alone(tmp_path, folde
     out = tmp_path / "repo" / "data" / "prepared"
     assert pd.read_csv(out / "skipped.csv").file.tolist() == ["ant/broken.jpg"]
     assert (out / "classes.txt").read_text().split() == ["ant", "bee", "cat"]
-    assert all((out / p).is_file() for p in m.path)
+    for split, n in (("train", 18), ("val", 9)):  # each split's images packed in manifest order
+        pack = np.load(out / f"{split}.npy")
+        rows = m[m.split == split]
+        assert pack.shape == (n, 24, 24, 3) and pack.dtype == np.uint8 and list(rows.row) == list(range(n))
+        assert [hashlib.md5(p.tobytes()).hexdigest() for p in pack] == list(rows.md5)
+    assert sorted(p.name for p in out.iterdir()) == ["classes.txt", "manifest.csv", "skipped.csv", "train.npy", "val.npy"]
 
 
 def test_archive_sources_are_extracted_and_checked(tmp_path, folder_set):
@@ -87,7 +93,7 @@ def test_scan_sets_aside_hidden_and_stray_files_and_walks_nested_folders(tmp_pat
 
 def test_output_names_flatten_nested_paths_and_keep_colliding_names_apart(tmp_path):
     cands = [Candidate("train", "a", tmp_path / x, f"a/{x}") for x in ("x.jpg", "x.PNG", "sub/y.jpeg")]
-    assert data.output_names(cands) == ["train/a/x_jpg.bmp", "train/a/x_png.bmp", "train/a/sub__y.bmp"]
+    assert data.output_names(cands) == ["train/a/x_jpg", "train/a/x_png", "train/a/sub__y"]
 
 
 def manifest(rows):

@@ -99,6 +99,7 @@ def free_port() -> int:
 def write_cached_study(root: Path, params: dict, n_train: int = 60, n_val: int = 15) -> None:
     """What the data and features stages leave for the tune stage, with random pooled features."""
     from workbook.cache import META, POOLED, fingerprint
+    from workbook.prepared import image_refs
 
     classes = ["ant", "bee", "cat"]
     rng = np.random.default_rng(0)
@@ -112,10 +113,11 @@ def write_cached_study(root: Path, params: dict, n_train: int = 60, n_val: int =
     rows, sets = [], {}
     for split, n in (("train", n_train), ("val", n_val)):
         labels = [classes[i % 3] for i in range(n)]
-        paths = [f"{split}/{label}/{i}.png" for i, label in enumerate(labels)]
-        rows += [{"path": p, "label": c, "split": split} for p, c in zip(paths, labels)]
+        split_rows = pd.DataFrame({"path": [f"{split}/{label}/{i}" for i, label in enumerate(labels)],
+                                   "row": range(n), "label": labels, "split": split})
+        rows += split_rows.to_dict("records")
         np.save(cache / f"{split}.{POOLED}.npy", rng.normal(size=(n, 1280)).astype("float32"))
-        sets[split] = {"count": n, "fingerprint": fingerprint(paths)}
+        sets[split] = {"count": n, "fingerprint": fingerprint(image_refs(prepared, split_rows))}
     pd.DataFrame(rows).to_csv(prepared / "manifest.csv", index=False)
     (cache / META).write_text(json.dumps({"cut": [], "sets": sets}))
 

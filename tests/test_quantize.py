@@ -54,7 +54,7 @@ def tflite(tmp_path_factory, keras_model, prepared) -> dict:
 
 
 def val_pixels(prepared) -> np.ndarray:
-    from workbook.images import read_prepared
+    from workbook.pixels import read_prepared
 
     return read_prepared(list(prepared[prepared.split == "val"].file))
 

@@ -7,7 +7,7 @@ import math
 import keras
 import numpy as np
 
-from workbook.images import read_prepared
+from workbook.pixels import read_prepared
 
 
 class _Shuffled(keras.utils.PyDataset):

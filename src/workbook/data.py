@@ -8,7 +8,6 @@ only read, and the prepared images are written to a new folder renamed into plac
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
@@ -21,24 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from workbook.atomic import atomic_path, scratch, write_text
 from workbook.images import UnreadableImage, load_rgb
 from workbook.results import Summary, write_details
-from workbook.progress import progress, tqdm  # before tqdm.contrib: it silences tqdm.auto's warning
-
-from tqdm.contrib.concurrent import process_map  # noqa: E402  isort: skip
+from workbook.progress import progress
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val")
-# Prepared images are BMP: lossless, so they hold exactly the pixels `classify` computes in memory,
-# and uncompressed, so writing and reading them costs next to nothing (per 160 px image here:
-# written in 0.14 ms and read in 0.13, against 1.3 and 0.6 ms for PNG stored without compression,
-# at the same 77 KB). Pillow, browsers and JupyterLab all open them.
-FORMAT, SUFFIX = "BMP", ".bmp"
 ARCHIVE = re.compile(r"\.(tgz|tar\.gz|tar|zip)$", re.I)
 # Imagenette keeps ImageNet's file names: "n01440764_123.JPEG" came from ImageNet's train split,
 # "ILSVRC2012_val_00000293.JPEG" from its val split. Anything else is of unknown origin.
@@ -236,7 +229,8 @@ def _skip(split: str, label: str, rel: str, reason: str) -> dict:
 
 
 def output_names(candidates: list[Candidate]) -> list[str]:
-    """Where each candidate goes under the prepared folder: split/label/name.bmp.
+    """Each candidate's name among the prepared images: split/label/name (its source file's name
+    without the extension).
 
     Files in nested folders keep their sub-path flattened with "__"; two sources that would land
     on the same name (a.png and a.jpg) keep their extension in the name instead.
@@ -254,7 +248,7 @@ def output_names(candidates: list[Candidate]) -> list[str]:
         stem = plain(c)
         if seen[f"{c.split}/{c.label}/{stem}"] > 1:
             stem += "_" + Path(c.rel).suffix.lstrip(".").lower()
-        names.append(f"{c.split}/{c.label}/{stem}{SUFFIX}")
+        names.append(f"{c.split}/{c.label}/{stem}")
     return names
 
 
@@ -299,47 +293,58 @@ def origin(filename: str) -> str:
 # converting and resizing
 
 
-def _prepare_one(task: tuple[str, str, int]) -> dict:
-    source, dest, size = task
+def _prepare_one(task: tuple[str, int]) -> dict:
+    source, size = task
     try:
         loaded = load_rgb(source, size)
     except UnreadableImage as e:
         return {"error": str(e)}
     except Exception as e:  # one bad file must never stop the run; its reason is kept
         return {"error": f"{type(e).__name__}: {e}"}
-    buffer = io.BytesIO()
-    loaded.image.save(buffer, FORMAT)
-    Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    Path(dest).write_bytes(buffer.getbuffer())
-    # The image's md5 in the manifest makes manifest.csv a fingerprint of every prepared image:
-    # later stages depend on that one file, not on the 13k images (DVC stats each dep file).
+    pixels = np.asarray(loaded.image, dtype=np.uint8)
+    # The md5 of each image's pixels in the manifest makes manifest.csv a fingerprint of every
+    # prepared image: later stages depend on that one file, not on the packed arrays.
     return {"mode": loaded.mode, "width": loaded.width, "height": loaded.height,
             "rotated": loaded.rotated, "converted": loaded.converted,
-            "md5": hashlib.md5(buffer.getbuffer()).hexdigest()}
+            "md5": hashlib.md5(pixels.tobytes()).hexdigest(), "pixels": pixels}
 
 
 def prepare_images(candidates: list[Candidate], out_dir: Path, size: int,
                    workers: int | None = None) -> tuple[pd.DataFrame, list[dict]]:
-    """Convert and resize every candidate into out_dir, on every core, with a progress bar."""
+    """Convert and resize every candidate on every core, with a progress bar, into one array per
+    split in out_dir (workbook.prepared.pack_path; rows in the order of the candidates)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from workbook.prepared import pack_path
+
     names = output_names(candidates)
-    tasks = [(str(c.source), str(out_dir / n), size) for c, n in zip(candidates, names)]
-    workers = workers or os.cpu_count() or 1
-    results = process_map(_prepare_one, tasks, max_workers=workers, chunksize=64,
-                          desc="convert + resize", unit="img", tqdm_class=tqdm)
+    tasks = [(str(c.source), size) for c in candidates]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    packs = {s: np.empty((sum(c.split == s for c in candidates), size, size, 3), np.uint8) for s in SPLITS}
+    filled = dict.fromkeys(SPLITS, 0)
     rows, skipped = [], []
-    for c, name, r in zip(candidates, names, results):
-        if "error" in r:
-            skipped.append(_skip(c.split, c.label, c.rel, r["error"]))
-        else:
-            rows.append({"split": c.split, "label": c.label, "path": name, "source": c.rel,
+    # Results arrive in order and go straight into their split's array: memory holds the arrays once.
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        results = pool.map(_prepare_one, tasks, chunksize=64)
+        for c, name, r in zip(candidates, names, progress(results, total=len(tasks),
+                                                           desc="convert + resize", unit="img")):
+            if "error" in r:
+                skipped.append(_skip(c.split, c.label, c.rel, r["error"]))
+                continue
+            row = filled[c.split]
+            packs[c.split][row] = r.pop("pixels")
+            filled[c.split] += 1
+            rows.append({"split": c.split, "label": c.label, "path": name, "row": row, "source": c.rel,
                          "origin": origin(Path(c.rel).name), **r})
-    return pd.DataFrame(rows, columns=["split", "label", "path", "source", "origin", "mode", "width",
+    for split, pack in packs.items():
+        np.save(pack_path(out_dir, split), pack[:filled[split]])
+    return pd.DataFrame(rows, columns=["split", "label", "path", "row", "source", "origin", "mode", "width",
                                        "height", "rotated", "converted", "md5"]), skipped
 
 
 @dataclass
 class Prepared:
-    manifest: pd.DataFrame  # one row per usable image: split, label, path, source, origin, mode, ...
+    manifest: pd.DataFrame  # one row per usable image: split, label, path, row, source, origin, mode, ...
     skipped: pd.DataFrame  # split, label, file, reason
     classes: list[str]
     warnings: list[str]
@@ -348,7 +353,8 @@ class Prepared:
 
 def prepare(source: str, checksum: str | None, image_size: int, root: Path, raw_dir: Path,
             data_dvc: Path, out_dir: Path) -> Prepared:
-    """The whole data stage. Writes out_dir (images, manifest.csv, skipped.csv, classes.txt)."""
+    """The whole data stage. Writes out_dir (one array of images per split, manifest.csv,
+    skipped.csv, classes.txt: workbook.prepared)."""
     pin = read_pin(data_dvc)
     path = fetch(source, root, raw_dir, expected_checksum(source, checksum, pin), pin)
     if not path.exists():
@@ -399,7 +405,7 @@ class DataResult(Summary):
     warnings: list[str]
     labels: list[str]  # class folder names, in class order
     names: dict[str, str]  # readable name of each label
-    manifest: pd.DataFrame  # one row per prepared image, with its absolute path in `file`
+    manifest: pd.DataFrame  # one row per prepared image, with its reference in `file`
     skipped_files: pd.DataFrame  # split, label, file, reason
 
     def counts(self) -> pd.DataFrame:
@@ -425,10 +431,11 @@ class DataResult(Summary):
 def run(P, paths) -> DataResult:
     """The data stage: prepare data.source into data/prepared and describe what was done."""
     from workbook import imagenet
+    from workbook.prepared import image_refs
 
     prep = prepare(P.data.source, P.data.checksum, P.data.image_size, paths.root, paths.raw,
                    paths.data_dvc, paths.prepared)
-    m = prep.manifest.assign(file=lambda m: [str(paths.prepared / p) for p in m.path])
+    m = prep.manifest.assign(file=lambda m: image_refs(paths.prepared, m))
     val = m[m.split == "val"]
     result = DataResult(
         source=P.data.source, split_root=prep.split_root, classes=len(prep.classes),

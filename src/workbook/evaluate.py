@@ -205,7 +205,8 @@ def run(P, paths) -> EvaluateResult:
         val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=len(d.y_train),
         fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
         per_class=per_class, confusion=counts, confusion_normalised=normalised,
-        mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes))
+        mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes,
+                                    images=d.val_images))
     write_details(paths.details("evaluate"), result)
     write_csv(paths.table("eval_per_class"), per_class)
     log_confusion(paths.live("evaluate"), y, predicted, names)

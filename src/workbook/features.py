@@ -18,7 +18,7 @@ import pandas as pd
 
 from workbook.atomic import atomic_path, write_json
 from workbook.cache import META, POOLED, Cache, fingerprint
-from workbook.images import read_prepared
+from workbook.pixels import read_prepared
 from workbook.model import Split, preprocessing
 from workbook.progress import progress
 from workbook.results import Summary, write_details

@@ -113,12 +113,3 @@ def to_rgb(img: Image.Image) -> Image.Image:
 def to_array(images: list[Image.Image]) -> np.ndarray:
     """A batch of same-size RGB images as a uint8 array (n, h, w, 3)."""
     return np.stack([np.asarray(im, dtype=np.uint8) for im in images])
-
-
-def read_prepared(paths: list[str | Path]) -> np.ndarray:
-    """Load already prepared (RGB, square) images as one uint8 array."""
-    out = []
-    for p in paths:
-        with Image.open(p) as im:
-            out.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-    return np.stack(out)

@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from PIL import Image
+
+from workbook.pixels import read_prepared
 
 sns.set_theme(style="whitegrid", context="notebook")
 # Which images a figure picks is a matter of display, not of the study: a fixed draw keeps the
@@ -30,8 +31,7 @@ def image_grid(files: list[str], titles: list[str], columns: int, title: str = "
     for ax in axes.flat:
         ax.axis("off")
     for ax, f, t in zip(axes.flat, files, titles):
-        with Image.open(f) as im:
-            ax.imshow(im.convert("RGB"))
+        ax.imshow(read_prepared([f])[0])
         ax.set_title(t, fontsize=7)
     if title:
         fig.suptitle(title)

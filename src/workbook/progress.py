@@ -8,8 +8,7 @@ import warnings
 from tqdm import TqdmWarning
 from tqdm import tqdm as _tqdm
 
-# tqdm.auto (imported by tqdm.contrib.concurrent) warns inside Jupyter kernels without ipywidgets;
-# these bars are plain text on purpose.
+# tqdm.auto warns inside Jupyter kernels without ipywidgets; these bars are plain text on purpose.
 warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbook.atomic import atomic_path, write_csv, write_text
-from workbook.images import read_prepared
+from workbook.pixels import read_prepared
 from workbook.litert import Classifier
 from workbook.progress import progress
 from workbook.results import Summary, write_details
@@ -240,6 +240,26 @@ def check_raw_pixel_input(model: Classifier, io_dtype: str) -> None:
             "255: raise quantize.representative_samples")
 
 
+def classify_as_files(model: Classifier, images: pd.DataFrame, labels: list[str]) -> list:
+    """Top-3 of the model on manifest rows' images read as an app reads them (`classify`): each
+    written as a PNG file (lossless), then read back from the file."""
+    import tempfile
+
+    from PIL import Image
+
+    from workbook.classify import classify_files
+
+    with tempfile.TemporaryDirectory(prefix="workbook-sample-") as tmp:
+        files = []
+        for name, pixels in zip(images.path, read_prepared(list(images.file))):
+            files.append(Path(tmp) / f"{Path(name).name}.png")
+            Image.fromarray(pixels).save(files[-1])
+        predicted, unread = classify_files(model, files, labels, top_k=3)
+    if unread:
+        raise QuantizeError(f"classify could not read {unread[0].path.name}: {unread[0].reason}")
+    return predicted
+
+
 def _ratios(by_type: pd.DataFrame) -> dict[str, float]:
     """float32 time / int8 time for each kind of op both models run (> 1: int8 faster)."""
     ratios = by_type["float32/int8"].replace([np.inf, -np.inf], np.nan).dropna()
@@ -253,7 +273,6 @@ def _at_two(lat: dict, name: str) -> float | None:
 def run(P, paths) -> QuantizeResult:
     """The quantize stage: convert, embed the metadata, score both models on val, time them."""
     from workbook import imagenet, metadata
-    from workbook.classify import classify_files
     from workbook.prepared import load_manifest
     from workbook.scoring import confusions
     from workbook.inspection import ops
@@ -279,7 +298,7 @@ def run(P, paths) -> QuantizeResult:
     profiled, profile_note = profile(files, threads=2)
     differ = probs["float32"].argmax(1) != probs["int8"].argmax(1)
     sample = val.groupby("label").head(1)
-    predicted, _ = classify_files(int8, [Path(f) for f in sample.file], metadata.read(files["int8"]).labels, top_k=3)
+    predicted = classify_as_files(int8, sample, metadata.read(files["int8"]).labels)
     result = QuantizeResult(
         float32=Accuracy.of_predictions(y, probs["float32"].argmax(1)),
         int8=Accuracy.of_predictions(y, probs["int8"].argmax(1)),

@@ -30,11 +30,14 @@ def confusions(y: np.ndarray, probs: np.ndarray, n: int) -> tuple[np.ndarray, np
     return counts, np.nan_to_num(normalised)
 
 
-def confident_mistakes(y: np.ndarray, probs: np.ndarray, files: list[str], names: list[str], k: int) -> pd.DataFrame:
-    """The k wrong predictions made with the highest confidence."""
+def confident_mistakes(y: np.ndarray, probs: np.ndarray, files: list[str], names: list[str], k: int,
+                       images: list[str] | None = None) -> pd.DataFrame:
+    """The k wrong predictions made with the highest confidence; `images` names each file in the
+    table (by default its last three path parts: split/label/name)."""
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != y)
     order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]
-    return pd.DataFrame({"image": ["/".join(Path(files[i]).parts[-3:]) for i in order],
+    images = images if images is not None else ["/".join(Path(f).parts[-3:]) for f in files]
+    return pd.DataFrame({"image": [images[i] for i in order],
                          "true": [names[y[i]] for i in order], "predicted": [names[pred[i]] for i in order],
                          "confidence": probs[order, pred[order]], "file": [files[i] for i in order]})

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -160,7 +160,8 @@ def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: 
 
 @dataclass
 class Data:
-    """What both training stages read: labels, image files, and the feature cache."""
+    """What both training stages read: labels, images (references: workbook.prepared), and the
+    feature cache."""
 
     classes: list[str]
     train_files: list[str]
@@ -168,6 +169,7 @@ class Data:
     y_train: np.ndarray
     y_val: np.ndarray
     cache: "object"  # cache.Cache
+    val_images: list[str] = field(default_factory=list)  # the val images' names (manifest `path`)
 
     @classmethod
     def load(cls, paths) -> "Data":
@@ -179,7 +181,8 @@ class Data:
         cache = Cache.open(paths.features)
         cache.check("train", list(train.file))
         cache.check("val", list(val.file))
-        return cls(classes, list(train.file), list(val.file), train.y.to_numpy(), val.y.to_numpy(), cache)
+        return cls(classes, list(train.file), list(val.file), train.y.to_numpy(), val.y.to_numpy(), cache,
+                   list(val.path))
 
     @property
     def features(self) -> int:
