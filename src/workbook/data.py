@@ -7,6 +7,7 @@ only read, and the prepared images are written to a new folder renamed into plac
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -293,8 +294,15 @@ def origin(filename: str) -> str:
 # converting and resizing
 
 
-def _prepare_one(task: tuple[str, int]) -> dict:
-    source, size = task
+@functools.lru_cache(maxsize=2)
+def _open_pack(path: str) -> np.ndarray:
+    return np.load(path, mmap_mode="r+")
+
+
+def _prepare_one(task: tuple[str, int, str, int]) -> dict:
+    """Convert one image and write it into row `slot` of its split's array (a file every worker
+    maps: the pixels never travel back through the pool); return what the manifest records."""
+    source, size, pack, slot = task
     try:
         loaded = load_rgb(source, size)
     except UnreadableImage as e:
@@ -302,42 +310,47 @@ def _prepare_one(task: tuple[str, int]) -> dict:
     except Exception as e:  # one bad file must never stop the run; its reason is kept
         return {"error": f"{type(e).__name__}: {e}"}
     pixels = np.asarray(loaded.image, dtype=np.uint8)
+    _open_pack(pack)[slot] = pixels
     # The md5 of each image's pixels in the manifest makes manifest.csv a fingerprint of every
     # prepared image: later stages depend on that one file, not on the packed arrays.
     return {"mode": loaded.mode, "width": loaded.width, "height": loaded.height,
             "rotated": loaded.rotated, "converted": loaded.converted,
-            "md5": hashlib.md5(pixels.tobytes()).hexdigest(), "pixels": pixels}
+            "md5": hashlib.md5(pixels.tobytes()).hexdigest()}
 
 
 def prepare_images(candidates: list[Candidate], out_dir: Path, size: int,
                    workers: int | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """Convert and resize every candidate on every core, with a progress bar, into one array per
-    split in out_dir (workbook.prepared.pack_path; rows in the order of the candidates)."""
+    split in out_dir (workbook.prepared.pack_path), in the order of the candidates."""
     from concurrent.futures import ProcessPoolExecutor
 
     from workbook.prepared import pack_path
 
     names = output_names(candidates)
-    tasks = [(str(c.source), size) for c in candidates]
     out_dir.mkdir(parents=True, exist_ok=True)
-    packs = {s: np.empty((sum(c.split == s for c in candidates), size, size, 3), np.uint8) for s in SPLITS}
-    filled = dict.fromkeys(SPLITS, 0)
-    rows, skipped = [], []
-    # Results arrive in order and go straight into their split's array: memory holds the arrays once.
+    slots, counts = [], dict.fromkeys(SPLITS, 0)
+    for c in candidates:  # each candidate's row in its split's array, before any is left out
+        slots.append(counts[c.split])
+        counts[c.split] += 1
+    packs = {s: str(pack_path(out_dir, s)) for s in SPLITS}
+    for split, n in counts.items():
+        np.lib.format.open_memmap(packs[split], mode="w+", dtype=np.uint8, shape=(n, size, size, 3)).flush()
+    tasks = [(str(c.source), size, packs[c.split], slot) for c, slot in zip(candidates, slots)]
+    rows, skipped, kept = [], [], {s: [] for s in SPLITS}
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         results = pool.map(_prepare_one, tasks, chunksize=64)
-        for c, name, r in zip(candidates, names, progress(results, total=len(tasks),
-                                                           desc="convert + resize", unit="img")):
+        for c, name, slot, r in zip(candidates, names, slots, progress(results, total=len(tasks),
+                                                                        desc="convert + resize", unit="img")):
             if "error" in r:
                 skipped.append(_skip(c.split, c.label, c.rel, r["error"]))
                 continue
-            row = filled[c.split]
-            packs[c.split][row] = r.pop("pixels")
-            filled[c.split] += 1
-            rows.append({"split": c.split, "label": c.label, "path": name, "row": row, "source": c.rel,
-                         "origin": origin(Path(c.rel).name), **r})
-    for split, pack in packs.items():
-        np.save(pack_path(out_dir, split), pack[:filled[split]])
+            rows.append({"split": c.split, "label": c.label, "path": name, "row": len(kept[c.split]),
+                         "source": c.rel, "origin": origin(Path(c.rel).name), **r})
+            kept[c.split].append(slot)
+    for split, slots_kept in kept.items():
+        if len(slots_kept) < counts[split]:  # images set aside: their rows go
+            pack = np.load(packs[split], mmap_mode="r")[slots_kept]
+            np.save(packs[split], pack)
     return pd.DataFrame(rows, columns=["split", "label", "path", "row", "source", "origin", "mode", "width",
                                        "height", "rotated", "converted", "md5"]), skipped
 

@@ -25,8 +25,10 @@ def ref(pack: str | Path, row: int) -> str:
     return f"{pack}{REF}{int(row)}"
 
 
-@functools.cache
-def _pack(path: str, mtime_ns: int) -> np.ndarray:
+@functools.lru_cache(maxsize=4)  # the two splits, and a version being replaced
+def _pack(path: str, version: tuple[int, int, int]) -> np.ndarray:
+    """A pack, memory-mapped once per version of the file (inode, size, mtime): the data stage
+    renames a new file into place, so a re-run is read anew."""
     return np.load(path, mmap_mode="r")
 
 
@@ -47,7 +49,8 @@ def read_prepared(images: list[str | Path]) -> np.ndarray:
             continue
         pack, row = packed
         try:
-            array = _pack(pack, Path(pack).stat().st_mtime_ns)
+            st = Path(pack).stat()
+            array = _pack(pack, (st.st_ino, st.st_size, st.st_mtime_ns))
         except OSError as e:
             raise FileNotFoundError(f"{pack}: cannot read the prepared images ({e}); run the data stage "
                                     "(dvc repro)") from None
