@@ -1,6 +1,6 @@
 """Reading the data stage's output (data/prepared): the manifest of prepared images and the
-class names. Every later stage reads the images through here; none of them runs the data stage's
-code (workbook.data writes the folder).
+class names. Every later stage finds the images through here (and reads them with
+workbook.pixels); none of them runs the data stage's code (workbook.data writes the folder).
 
 data/prepared holds each split's images packed in one array, `<split>.npy` (uint8, one
 size x size x 3 RGB square per row, in manifest order), with manifest.csv (one row per image:
@@ -23,7 +23,7 @@ def pack_path(prepared_dir: Path, split: str) -> Path:
 
 
 def image_refs(prepared_dir: Path, manifest: pd.DataFrame) -> list[str]:
-    """Each manifest row's image as a reference workbook.images.read_prepared reads."""
+    """Each manifest row's image as a reference workbook.pixels.read_prepared reads."""
     return [ref(pack_path(prepared_dir, split), row) for split, row in zip(manifest.split, manifest.row)]
 
 
