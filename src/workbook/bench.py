@@ -7,7 +7,7 @@ hour here, so each of its three kinds of pass (frozen-base head step, fine-tunin
 inference) is timed on the same sample of real images and scaled to the image counts, epochs and
 trials of the params. Stages that do the same work both ways (data, quantize, report) count
 their measured time on both sides. The uncached side leaves out every stage's start-up, which
-favours it. The floor is one plain forward pass of the trunk over every image, decoding included,
+favours it. The floor is one plain forward pass of the trunk over every image, reading included,
 with the engine the feature cache uses (LiteRT).
 """
 
@@ -158,7 +158,7 @@ def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
 
 
 def floor_seconds(P, repo: Path) -> float:
-    """One plain forward pass of the trunk (below the cut) over every image, decoding included,
+    """One plain forward pass of the trunk (below the cut) over every image, reading included,
     with the engine the feature cache uses (LiteRT): the least any cache of it can cost."""
     from workbook.prepared import load_manifest
     from workbook.features import Extractor, _batches

@@ -18,7 +18,10 @@ POOLED = "pooled"  # the base's globally pooled output (1280 values at alpha <= 
 
 
 def fingerprint(files: list[str]) -> str:
-    """Identifies the image list (order included) a cache was computed from."""
+    """Identifies the image list (order included) a cache was computed from: by the last three
+    parts of each image's reference (data/prepared's split array and row, workbook.prepared).
+    What the images hold is dvc.yaml's to check: the features stage depends on the manifest,
+    which has each image's md5."""
     return hashlib.md5("\n".join("/".join(Path(f).parts[-3:]) for f in files).encode()).hexdigest()
 
 

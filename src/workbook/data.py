@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,6 +28,7 @@ import yaml
 
 from workbook.atomic import atomic_path, scratch, write_text
 from workbook.images import UnreadableImage, load_rgb
+from workbook.prepared import image_refs, pack_path
 from workbook.results import Summary, write_details
 from workbook.progress import progress
 
@@ -322,10 +324,6 @@ def prepare_images(candidates: list[Candidate], out_dir: Path, size: int,
                    workers: int | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """Convert and resize every candidate on every core, with a progress bar, into one array per
     split in out_dir (workbook.prepared.pack_path), in the order of the candidates."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from workbook.prepared import pack_path
-
     names = output_names(candidates)
     out_dir.mkdir(parents=True, exist_ok=True)
     slots, counts = [], dict.fromkeys(SPLITS, 0)
@@ -444,7 +442,6 @@ class DataResult(Summary):
 def run(P, paths) -> DataResult:
     """The data stage: prepare data.source into data/prepared and describe what was done."""
     from workbook import imagenet
-    from workbook.prepared import image_refs
 
     prep = prepare(P.data.source, P.data.checksum, P.data.image_size, paths.root, paths.raw,
                    paths.data_dvc, paths.prepared)

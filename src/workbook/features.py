@@ -65,7 +65,7 @@ class _NpyWriter:
 
 
 def _batches(files: list[str], batch_size: int):
-    """Decoded image batches, read one batch ahead on a second thread while the model runs."""
+    """Image batches, read one batch ahead on a second thread while the model runs."""
     chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read_prepared, chunks[0]) if chunks else None
