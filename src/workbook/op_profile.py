@@ -25,6 +25,9 @@ import pandas as pd
 
 _OPERATOR, _DELEGATE_OPERATOR, _DELEGATE_PROFILED_OPERATOR = 2, 4, 8  # LiteRtProfilerEventType
 _INVOKE = 1  # DEFAULT events: "Invoke" is one whole run
+# The quantize report's profile: per model, ROUNDS interleaved profiles of RUNS single-image runs
+# each, after WARMUP unprofiled ones.
+RUNS, ROUNDS, WARMUP = 60, 2, 10
 
 
 class _Event(ctypes.Structure):  # ProfiledEventData, litert/c/litert_profiler_event.h
@@ -196,7 +199,7 @@ def _blocks(rows: list[dict]) -> list[str]:
     return out
 
 
-def op_profile(path: str | Path, threads: int = 2, runs: int = 60, warmup: int = 10) -> pd.DataFrame:
+def op_profile(path: str | Path, threads: int = 2, runs: int = RUNS, warmup: int = WARMUP) -> pd.DataFrame:
     """Median time of every op over `runs` profiled single-image runs, in execution order:
     columns order, op, delegated (False: ran on LiteRT's kernels, outside XNNPACK), type, block,
     median_us; attrs["invoke_median_us"] is the median whole run."""
@@ -223,7 +226,7 @@ def op_profile(path: str | Path, threads: int = 2, runs: int = 60, warmup: int =
     return table
 
 
-def op_summary(models: dict[str, str | Path], threads: int = 2, runs: int = 60, rounds: int = 2):
+def op_summary(models: dict[str, str | Path], threads: int = 2, runs: int = RUNS, rounds: int = ROUNDS):
     """Per op type and per block: each model's microseconds (medians per op, summed; `rounds`
     interleaved profiles, the lowest kept per op so a burst of background load in one
     round does not count), the share of its total, and the ratio of the first model's time to
