@@ -22,6 +22,13 @@ def test_dense_and_convolutions_count_one_multiply_add_per_weight_use():
     assert arithmetic.forward(model) == 64 * 6 * 27 + 64 * 4 * 3 + 64 * 4 * 9 + 256 * 5
 
 
+def test_a_weighted_layer_of_another_kind_is_not_silently_counted_as_none():
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, keras.layers.SeparableConv2D(4, 3)(x))
+    with pytest.raises(ValueError, match="SeparableConv2D"):
+        arithmetic.forward(model)
+
+
 def test_training_counts_both_gradients_but_no_input_gradient_for_the_first_layer():
     first = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
     second = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])

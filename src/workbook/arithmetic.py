@@ -22,7 +22,7 @@ import numpy as np
 
 def layer_multiply_adds(layer: keras.layers.Layer) -> int:
     """Multiply-adds of `layer` for one sample, from its input and output shapes (0 for layers
-    without a weight matrix)."""
+    without a weight matrix; a weight matrix of a kind not counted here raises)."""
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         out = layer.output.shape[1:]
         return int(np.prod(out)) * int(np.prod(layer.kernel_size))
@@ -31,6 +31,8 @@ def layer_multiply_adds(layer: keras.layers.Layer) -> int:
         return int(np.prod(out)) * int(np.prod(layer.kernel_size)) * int(fan_in)
     if isinstance(layer, keras.layers.Dense):
         return int(np.prod(layer.input.shape[1:])) * layer.units
+    if any(w.name.endswith("kernel") for w in layer.weights):
+        raise ValueError(f"{layer.name}: a {type(layer).__name__} layer, whose multiply-adds are not counted")
     return 0
 
 
@@ -70,8 +72,8 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     # head training: from cached pooled features, or (full) from pixels through the frozen base
     head_step, head_eval = (full + training(head), classifier) if pixels else (training(head), forward(head))
     # fine-tuning: from the cached cut, or (full) from pixels through the frozen trunk first
-    tune_step = (trunk if pixels else 0) + training(split.top, head)
-    tune_eval = classifier if pixels else top + forward(head)
+    finetune_step = (trunk if pixels else 0) + training(split.top, head)
+    finetune_eval = classifier if pixels else top + forward(head)
     Q = P.quantize
     timed = len(quantize.MODELS) * Q.max_threads * (Q.latency_runs + quantize.WARMUP_RUNS)
     profiled = len(quantize.MODELS) * op_profile.ROUNDS * (op_profile.RUNS + op_profile.WARMUP)
@@ -81,10 +83,10 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
         "features": (n_train * (2 if flip else 1) + n_val) * full,
         "tune": P.tune.trials * P.tune.epochs * ((n_train - n_held) * training(head) + n_held * forward(head)),
         "train": P.train.epochs * (n_train * head_step + n_val * head_eval),
-        "finetune": P.finetune.epochs * (n_train * tune_step + n_val * tune_eval),
+        "finetune": P.finetune.epochs * (n_train * finetune_step + n_val * finetune_eval),
         # the fine-tuned model from the cut, the head from the pooled features, the baseline's
-        # ImageNet classifier on the pooled features (its trunk is the cache's)
-        "evaluate": n_val * (top + 2 * forward(head) + int(base.output.shape[-1]) * 1000),
+        # ImageNet classifier on the pooled features (its trunk is the cache's), the N classes' outputs
+        "evaluate": n_val * (top + 2 * forward(head) + int(base.output.shape[-1]) * n_classes),
         "quantize": (scored + timed + profiled) * classifier,
         "report": 0,
     }
