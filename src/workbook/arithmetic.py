@@ -61,13 +61,14 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     `n_classes` classes: every pass the stage makes, as its code makes it."""
     from workbook import op_profile, quantize
     from workbook.model import build_base, build_head, split_base
+    from workbook.tune import holdout_size
 
     base = build_base(P.data.image_size, "none", alpha=P.model.alpha)  # shapes only
     split = split_base(base, P.finetune.fine_tune_at)
     head = build_head(n_classes, P.train.dense_units, P.train.dropout, P.seed, int(base.output.shape[-1]))
     full, trunk, top = forward(base), forward(split.trunk), forward(split.top)
     flip, pixels = P.train.augment == "flip", P.train.augment == "full"
-    n_held = round(P.tune.holdout * n_train)
+    n_held = holdout_size(n_train, P.tune.holdout, n_classes)
     classifier = full + forward(head)  # pixels -> class scores, as the TFLite models run it
     # head training: from cached pooled features, or (full) from pixels through the frozen base
     head_step, head_eval = (full + training(head), classifier) if pixels else (training(head), forward(head))

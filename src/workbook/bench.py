@@ -150,8 +150,10 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
 
 def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
     """Seconds of work per stage the uncached way, from the measured rates."""
+    from workbook.tune import holdout_size
+
     n_train, n_val = counts["train_images"], counts["val_images"]
-    n_held = round(P.tune.holdout * n_train)
+    n_held = holdout_size(n_train, P.tune.holdout, counts["classes"])
     head_epoch = n_train / rates["head_step"] + n_val / rates["inference"]
     return {
         "tune": P.tune.trials * P.tune.epochs * ((n_train - n_held) / rates["head_step"] + n_held / rates["inference"]),
@@ -164,7 +166,7 @@ def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
 
 def trunk_pass_seconds(P, repo: Path) -> float:
     """One plain forward pass of the trunk (below the cut) over every image, reading included,
-    with the engine the feature cache uses (LiteRT): the least any cache of it costs with it."""
+    with the engine the feature cache uses (LiteRT): what that engine needs for the trunk alone."""
     from workbook.prepared import load_manifest
     from workbook.features import Extractor, _batches
     from workbook.model import build_base, split_base

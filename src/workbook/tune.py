@@ -48,12 +48,18 @@ def tuner_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 0x74756E65]).generate_state(1)[0] >> 2)
 
 
+def holdout_size(n: int, fraction: float, least: int = 1) -> int:
+    """Train images held out to score the trials: `fraction` of `n`, and at least `least` (one
+    per class when the hold-out is stratified)."""
+    return max(int(round(fraction * n)), least)
+
+
 def holdout_rows(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of (fit, hold-out); stratified by class where every class has two images."""
     rows = np.arange(len(y))
     counts = np.bincount(y)
     stratify = y if counts[counts > 0].min() >= 2 else None
-    n_held = max(int(round(fraction * len(y))), len(np.unique(y)) if stratify is not None else 1)
+    n_held = holdout_size(len(y), fraction, len(np.unique(y)) if stratify is not None else 1)
     fit, held = train_test_split(rows, test_size=n_held, stratify=stratify, random_state=seed)
     return np.sort(fit), np.sort(held)
 
