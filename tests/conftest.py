@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from workbook.bench import copy_project
+from workbook.tools.bench import copy_project
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

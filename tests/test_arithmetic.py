@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import keras
 import pytest
-
 from conftest import REPO
-from workbook import arithmetic
-from workbook.params import load_params
+
+from workbook.pipeline.params import load_params
+from workbook.tools import arithmetic
 
 N_TRAIN, N_VAL, N_CLASSES = 900, 300, 10
 

@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from workbook.batches import CachedBatches, EpochOrder  # noqa: E402
+from workbook.ml.feeds import CachedBatches, EpochOrder  # noqa: E402
 
 
 def epochs_of(batches: CachedBatches, epochs: int, initial_epoch: int = 0) -> list[list]:
@@ -51,7 +51,7 @@ def test_keras_trains_each_epoch_on_exactly_that_epochs_batches():
     import keras
     import tensorflow as tf
 
-    from workbook import training
+    from workbook.ml import fitting as training
 
     n, size = 150, 4  # 38 batches an epoch, the last of 2: 38 = 32 + 6 in calls of 32
     x = np.arange(n, dtype=np.float32)[:, None]  # each sample's feature is its row

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workbook.bench import report
-from workbook.paths import STAGES
+from workbook.pipeline.paths import STAGES
+from workbook.tools.bench import report
 
 
 def result(**stages) -> dict:

@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO, draw
 from PIL import Image
 
 from workbook.__main__ import main
-
-from conftest import REPO, draw
 
 SIZE, LABELS = 32, ["tench", "English springer", "gas pump"]
 
@@ -21,8 +20,9 @@ SIZE, LABELS = 32, ["tench", "English springer", "gas pump"]
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """A tiny classifier converted as the quantize stage converts it: int8 with uint8 I/O."""
-    from workbook import litert, quantize
-    from workbook.model import build_base, build_classifier, build_head
+    from workbook.ml import litert
+    from workbook.ml.network import build_base, build_classifier, build_head
+    from workbook.stages import quantize
 
     folder = tmp_path_factory.mktemp("calibration")
     calibration = []
@@ -37,7 +37,7 @@ def converted(tmp_path_factory):
 def model(converted, tmp_path_factory):
     """models/model_int8.tflite (class names in its metadata) with labels.txt beside it, as the
     quantize stage leaves them."""
-    from workbook import quantize
+    from workbook.stages import quantize
 
     folder = tmp_path_factory.mktemp("models")
     path = folder / "model_int8.tflite"
@@ -95,9 +95,9 @@ def test_top_k_and_an_explicit_labels_file(model, images, tmp_path, capsys):
 
 
 def test_same_probabilities_as_the_data_stage_pipeline(model, images):
-    from workbook.classify import classify_files
-    from workbook.images import load_rgb
-    from workbook.litert import Classifier
+    from workbook.ml.classify import classify_files
+    from workbook.ml.decode import load_rgb
+    from workbook.ml.litert import Classifier
 
     clf = Classifier(model)
     predictions, unread = classify_files(clf, [images / "logo.png"], LABELS, top_k=3)

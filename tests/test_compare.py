@@ -1,4 +1,4 @@
-"""Comparing experiments (workbook.compare): rows as `dvc.api.exp_show` returns them, the params
+"""Comparing experiments (workbook.analysis.compare): rows as `dvc.api.exp_show` returns them, the params
 that differ, seed groups, Pareto fronts, the nothing-to-compare message, and the compare page
 written from a real (tiny) git + DVC repository whose one stage fakes metrics/study.json."""
 
@@ -15,11 +15,10 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 import pytest
+from conftest import REPO
 from matplotlib.collections import PathCollection
 
-from workbook import compare
-
-from conftest import REPO
+from workbook.analysis import compare
 
 matplotlib.use("Agg")
 
@@ -155,8 +154,8 @@ def test_the_tables_mark_the_front_of_each_cost():
     assert front == ["exp-128-1", "exp-128-2", "exp-128-3", "exp-224-1", "exp-224-2"]
     # every model is 2.5 MB: the most accurate one alone
     assert table.index[table["front (int8 MB)"] == "yes"].tolist() == ["exp-224-2"]
-    assert table.loc["exp-128-3", "fine-tuned"] == "95.00% [94.00, 96.00]"
-    assert table.loc["main", "no training"] == "60.00% [58.00, 62.00]"
+    assert table.loc["exp-128-3", "fine-tuned"] == "95.00% (95% CI 94.00–96.00%)"
+    assert table.loc["main", "no training"] == "60.00% (95% CI 58.00–62.00%)"
 
 
 def test_workspace_and_baseline_are_kept_when_they_hold_results_of_their_own():

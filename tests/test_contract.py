@@ -15,43 +15,61 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from workbook.params import keys
-from workbook.paths import STAGES
-from workbook.runner import notebook_code
-from workbook.stages import notebook_name
-
 from conftest import REPO
+
+from workbook.pipeline.contract import notebook_name
+from workbook.pipeline.params import keys
+from workbook.pipeline.paths import STAGES
+from workbook.pipeline.runner import notebook_code
 
 SRC = REPO / "src" / "workbook"
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
-# Modules that only draw figures or format text: editing them changes how a report looks, never
-# a number, so no stage lists them as a dependency (restyling a figure does not retrain a model).
+# Modules that only draw figures, put numbers into words or show progress: editing them changes
+# how a report looks, never a number, so no stage lists them as a dependency (restyling a figure
+# or rewording a summary does not retrain a model; the templates are not dependencies either).
 PRESENTATION_ONLY = {
-    "plots",  # matplotlib figures of numbers the stages computed
-    "progress",  # progress bars
+    "analysis/plots.py",  # matplotlib figures of numbers the stages computed
+    "analysis/summaries.py",  # the stages' summaries in words, from analysis/templates/
+    "analysis/formatting.py",  # how a number is written ("97.53% (95% CI 96.99–97.97%)")
+    "pipeline/progress.py",  # progress bars
 }
 # Modules a figure may import: they read inputs, and compute nothing.
-READERS = {"pixels"}  # the prepared images, for the figures that show them
+READERS = {"ml/prepared.py"}  # the prepared images, for the figures that show them
 MAX_CODE_LINES = 50  # per stage notebook, non-blank and non-comment
 
 
+def module_file(dotted: str) -> str | None:
+    """"workbook.ml.network" -> "ml/network.py"; a package -> its __init__.py; None if neither."""
+    parts = dotted.split(".")[1:]
+    if parts and SRC.joinpath(*parts).with_suffix(".py").is_file():
+        return "/".join(parts) + ".py"
+    if SRC.joinpath(*parts, "__init__.py").is_file():
+        return "/".join([*parts, "__init__.py"])
+    return None
+
+
 def module_imports(source: str) -> set[str]:
-    """The workbook modules a piece of Python imports, at the top or inside functions."""
+    """The workbook modules a piece of Python imports, at the top or inside functions, as paths
+    under src/workbook ("ml/network.py")."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("workbook.")}
-            if any(a.name == "workbook" for a in node.names):
-                found.add("__init__")
+            found |= {module_file(a.name) for a in node.names if a.name.split(".")[0] == "workbook"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "workbook":
-                # `from workbook import data` names a module; `from workbook import __version__` does not
-                found |= {a.name for a in node.names if (SRC / f"{a.name}.py").is_file()}
-            elif node.module.startswith("workbook."):
-                found.add(node.module.split(".")[1])
-    return found
+            if node.module.split(".")[0] != "workbook":
+                continue
+            # `from workbook.stages import data` names a module; `from workbook import __version__` does not
+            named = {module_file(f"{node.module}.{a.name}") for a in node.names}
+            found |= (named - {None}) or {module_file(node.module)}
+            found.add(module_file(node.module))
+    return found - {None}
+
+
+def packages(module: str) -> set[str]:
+    """The __init__.py files Python runs before `module` ("ml/network.py": __init__.py, ml/__init__.py)."""
+    parts = module.split("/")[:-1]
+    return {"/".join([*parts[:i], "__init__.py"]) for i in range(len(parts) + 1)}
 
 
 def notebook_source(path: Path) -> str:
@@ -59,23 +77,23 @@ def notebook_source(path: Path) -> str:
 
 
 def closure(modules: set[str]) -> set[str]:
-    """Every workbook module reachable from `modules` through their imports."""
+    """Every workbook module reachable from `modules` through their imports, with the package
+    __init__ files that importing them runs."""
     seen, todo = set(), list(modules)
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        todo += module_imports((SRC / f"{name}.py").read_text()) - seen
-    # importing any module of the package runs the package's __init__ first
-    return seen | ({"__init__"} if seen else set())
+        todo += (module_imports((SRC / name).read_text()) | packages(name)) - seen
+    return seen
 
 
 def derived_deps(stage: str) -> set[str]:
-    """src/workbook/*.py files a stage must depend on: its notebook's imports, closed, minus
+    """src/workbook files a stage must depend on: its notebook's imports, closed, minus
     presentation-only modules."""
     used = closure(module_imports(notebook_source(REPO / "notebooks" / f"{notebook_name(stage)}.ipynb")))
-    return {f"src/workbook/{m}.py" for m in used - PRESENTATION_ONLY}
+    return {f"src/workbook/{m}" for m in used - PRESENTATION_ONLY}
 
 
 def declared_module_deps(stage: str, stages: dict = DVC) -> set[str]:
@@ -96,18 +114,21 @@ def test_code_deps_are_exactly_the_modules_the_notebook_imports(stage):
 
 def test_the_check_catches_a_dependency_removed_from_dvc_yaml():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    stages["quantize"]["deps"].remove("src/workbook/litert.py")
-    assert missing_and_extra("quantize", stages)[0] == {"src/workbook/litert.py"}
+    stages["quantize"]["deps"].remove("src/workbook/ml/litert.py")
+    assert missing_and_extra("quantize", stages)[0] == {"src/workbook/ml/litert.py"}
 
 
 def test_imports_are_followed_through_modules_and_functions():
-    assert {"litert", "model", "params"} <= closure({"features"})  # litert inside a method
-    assert "__init__" in closure({"paths"})
+    assert {"ml/litert.py", "ml/network.py", "pipeline/params.py"} <= closure({"stages/features.py"})
+    assert {"__init__.py", "pipeline/__init__.py"} <= closure({"pipeline/paths.py"})
+    assert module_imports("from workbook.stages import data\nfrom workbook import __version__") == {
+        "stages/data.py", "stages/__init__.py", "__init__.py"}
 
 
 def test_presentation_only_modules_import_no_computing_module():
     for name in PRESENTATION_ONLY:
-        assert closure({name}) - {name, "__init__", "atomic", *READERS} == set(), name
+        inits = {m for m in closure({name}) if m.endswith("__init__.py")}
+        assert closure({name}) - {*PRESENTATION_ONLY, "pipeline/atomic.py", *READERS, *inits} == set(), name
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -151,7 +172,7 @@ VERDICT_WORDS = re.compile(r"does not beat|falls short|within chance|-point targ
 
 
 def test_verdicts_are_worded_in_one_module():
-    places = [p for p in [*SRC.glob("*.py"), *(REPO / "notebooks").glob("*.ipynb")]
+    places = [p for p in [*SRC.rglob("*.py"), *(REPO / "notebooks").glob("*.ipynb")]
               if VERDICT_WORDS.search(p.read_text()) and p.name != "verdicts.py"]
     assert places == []
 

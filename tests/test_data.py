@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from workbook import data
-from workbook.data import Candidate, DataError
-
 from conftest import SET_ASIDE, USED, draw, make_messy_set
+
+from workbook.stages import data
+from workbook.stages.data import Candidate, DataError
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, copy_repo, make_folder_set, tiny_params
 
 # Logical devices must be set before TensorFlow initialises its own, so this runs in a fresh
@@ -32,9 +31,11 @@ MIRRORED_RUN = textwrap.dedent('''
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
     import numpy as np
-    from workbook.model import build_base, build_head, split_base
-    from workbook.params import load_params
-    from workbook.training import Data, fine_tune, train_head
+    from workbook.ml.network import build_base, build_head, split_base
+    from workbook.pipeline.params import load_params
+    from workbook.ml.feature_cache import Data
+    from workbook.ml.fine_tuning import fine_tune
+    from workbook.ml.head_training import train_head
 
     P = load_params(sys.argv[1])
     P = dataclasses.replace(P, train=dataclasses.replace(P.train, augment="none", dropout=0.0))
@@ -98,8 +99,8 @@ def free_port() -> int:
 
 def write_cached_study(root: Path, params: dict, n_train: int = 60, n_val: int = 15) -> None:
     """What the data and features stages leave for the tune stage, with random pooled features."""
-    from workbook.cache import META, POOLED, fingerprint
-    from workbook.prepared import image_refs
+    from workbook.ml.feature_cache import META, POOLED, fingerprint
+    from workbook.ml.prepared import image_refs
 
     classes = ["ant", "bee", "cat"]
     rng = np.random.default_rng(0)

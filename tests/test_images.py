@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbook.images import UnreadableImage, fit_square, load_rgb
+from workbook.ml.decode import UnreadableImage, fit_square, load_rgb
 
 
 def save(img: Image.Image, path, fmt=None, **kw):

@@ -14,11 +14,16 @@ import zipfile
 
 import numpy as np
 import pytest
-
-from workbook import metadata
-from workbook.metadata import METADATA_ENTRY, MIN_PARSER_VERSION, MetadataError, embed, read
-
 from conftest import draw
+
+from workbook.ml import tflite_metadata as metadata
+from workbook.ml.tflite_metadata import (
+    METADATA_ENTRY,
+    MIN_PARSER_VERSION,
+    MetadataError,
+    embed,
+    read,
+)
 
 SIZE = 32
 LABELS = ["ant", "bee", "cat"]
@@ -216,7 +221,7 @@ def test_reading_needs_neither_tensorflow_nor_the_mediapipe_package(embedded, tm
     # `classify` and `inspect` start in a second: importing mediapipe would load all its Tasks and TensorFlow.
     path = tmp_path / "model.tflite"
     path.write_bytes(embedded["float32"])
-    code = ("import sys; from workbook.metadata import read; m = read(sys.argv[1]); "
+    code = ("import sys; from workbook.ml.tflite_metadata import read; m = read(sys.argv[1]); "
             "heavy = {n.split('.')[0] for n in sys.modules} & {'tensorflow', 'mediapipe', 'keras'}; "
             "print(m.labels, sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)

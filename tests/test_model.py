@@ -7,11 +7,12 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from workbook import features, model  # noqa: E402
-from workbook.cache import Cache  # noqa: E402
-from workbook.batches import CachedBatches, predict  # noqa: E402
-from workbook.params import BASE_LAYERS, ParamError  # noqa: E402
-from workbook.training import compile_classifier, seed_everything  # noqa: E402
+from workbook.ml import extraction  # noqa: E402
+from workbook.ml import network as model  # noqa: E402
+from workbook.ml.feature_cache import Cache  # noqa: E402
+from workbook.ml.feeds import CachedBatches, predict  # noqa: E402
+from workbook.ml.fitting import compile_classifier, seed_everything  # noqa: E402
+from workbook.pipeline.params import BASE_LAYERS, ParamError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_logits_from_cached_tensors_equal_logits_from_pixels(base, fine_tune_at,
     for i, a in enumerate(images):
         files.append(str(tmp_path / f"{i}.png"))
         Image.fromarray(a).save(files[-1])
-    features.write_cache(split, {"val": files}, tmp_path / "cache", 5, "float32", flip=False)
+    extraction.write_cache(split, {"val": files}, tmp_path / "cache", 5, "float32", flip=False)
     cache = Cache.open(tmp_path / "cache")
     top = model.build_top_classifier(split, head)
     cached = predict(top, CachedBatches(cache.cut("val"), np.zeros(12, int), 5, 0, shuffle=False))
@@ -70,7 +71,7 @@ def test_a_float16_cache_stays_close(base, tmp_path):
     files = [str(tmp_path / f"{i}.png") for i in range(6)]
     for f, a in zip(files, images):
         Image.fromarray(a).save(f)
-    features.write_cache(split, {"val": files}, tmp_path / "c16", 4, "float16", flip=False)
+    extraction.write_cache(split, {"val": files}, tmp_path / "c16", 4, "float16", flip=False)
     top = model.build_top_classifier(split, head)
     cached = predict(top, CachedBatches(Cache.open(tmp_path / "c16").cut("val"), np.zeros(6, int), 4, 0,
                                         shuffle=False))
@@ -85,9 +86,9 @@ def test_mirrored_views_are_the_trunk_of_mirrored_images(base, tmp_path):
     files = [str(tmp_path / f"{i}.png") for i in range(4)]
     for f, a in zip(files, images):
         Image.fromarray(a).save(f)
-    features.write_cache(split, {"train": files, "val": files}, tmp_path / "c", 3, "float32", flip=True)
+    extraction.write_cache(split, {"train": files, "val": files}, tmp_path / "c", 3, "float32", flip=True)
     cache = Cache.open(tmp_path / "c")
-    run = features.Extractor(split)
+    run = extraction.Extractor(split)
     expected = run(images[:, :, ::-1, :].astype(np.float32))
     for got, want in zip(cache.cut("train_flip") + [cache.pooled("train_flip")], expected):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -131,7 +132,7 @@ def test_weights_that_do_not_fit_are_a_param_error(tmp_path):
 
 def test_a_narrower_base_trains_with_random_weights():
     """model.alpha 0.5: the same 154 layers and cut, fewer channels; the head trains on its pooled output."""
-    from workbook.model import build_head, build_top_classifier, split_base
+    from workbook.ml.network import build_head, build_top_classifier, split_base
 
     base = model.build_base(32, "none", alpha=0.5)
     assert len(base.layers) == BASE_LAYERS and base.output.shape[-1] == 1280  # pooled width: 1280 up to alpha 1

@@ -9,10 +9,17 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-
-from workbook.params import BASE_LAYERS, ParamError, StageParams, UndeclaredParam, keys, load_params, subset
-
 from conftest import REPO
+
+from workbook.pipeline.params import (
+    BASE_LAYERS,
+    ParamError,
+    StageParams,
+    UndeclaredParam,
+    keys,
+    load_params,
+    subset,
+)
 
 # A wrong type and an out-of-range (or not allowed) value for every key.
 BAD = {

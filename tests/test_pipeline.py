@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from workbook.paths import STAGES
-from workbook.report import HEADLINE_KEYS
-from workbook.stages import notebook_name
-
 from conftest import SET_ASIDE, USED, copy_repo, make_messy_set, tiny_params
 from test_contract import PRESENTATION_ONLY, closure, module_imports, notebook_source
+
+from workbook.pipeline.contract import notebook_name
+from workbook.pipeline.paths import STAGES
+from workbook.analysis.headline import HEADLINE_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -181,11 +180,11 @@ def test_editing_any_module_reruns_every_stage_that_imports_it(study):
             importers.setdefault(module, set()).add(stage)
     assert changed_stages(study) == set()
     for module, stages in sorted(importers.items()):
-        path = src / f"{module}.py"
+        path = src / module
         original = path.read_text()
         path.write_text(original + "\n# edited\n")
         try:
-            assert changed_stages(study) >= stages, f"editing {module}.py"
+            assert changed_stages(study) >= stages, f"editing {module}"
         finally:
             path.write_text(original)
     assert changed_stages(study) == set()

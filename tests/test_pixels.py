@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbook.pixels import read_prepared, ref
+from workbook.ml.prepared import read_prepared, ref
 
 
 def test_references_read_their_rows_and_files_read_as_before(tmp_path):

@@ -8,12 +8,13 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
-from workbook import litert, metadata, quantize
-from workbook.inspection import ops
-from workbook.litert import Classifier
-
 from conftest import draw
+
+from workbook.ml import latency, litert
+from workbook.ml import tflite_metadata as metadata
+from workbook.ml.inspection import ops
+from workbook.ml.litert import Classifier
+from workbook.stages import quantize
 
 SIZE, CLASSES = 32, 3
 
@@ -34,7 +35,7 @@ def prepared(tmp_path_factory) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def keras_model():
-    from workbook.model import build_base, build_classifier, build_head
+    from workbook.ml.network import build_base, build_classifier, build_head
 
     return build_classifier(build_base(SIZE, "none"), build_head(CLASSES, 8, 0.0, seed=0), SIZE)
 
@@ -54,7 +55,7 @@ def tflite(tmp_path_factory, keras_model, prepared) -> dict:
 
 
 def val_pixels(prepared) -> np.ndarray:
-    from workbook.pixels import read_prepared
+    from workbook.ml.prepared import read_prepared
 
     return read_prepared(list(prepared[prepared.split == "val"].file))
 
@@ -157,13 +158,13 @@ def test_a_class_without_val_images_has_no_accuracy():
 
 def test_latency_table_has_every_model_and_thread_count(tflite, prepared):
     models = {"float32": tflite["float32"], "int8": tflite["uint8"]}
-    lat = quantize.latency(models, val_pixels(prepared)[0], max_threads=2, runs=3)
+    lat = latency.latency(models, val_pixels(prepared)[0], max_threads=2, runs=3)
     assert set(lat) == {"float32", "int8"} and all(set(t) == {"1", "2"} for t in lat.values())
     for by_threads in lat.values():
         for stats in by_threads.values():
             assert 0 < stats["median_ms"] <= stats["p90_ms"]
             assert stats["background_cores"] is None or stats["background_cores"] >= 0
-    frame = quantize.latency_frame(lat)
+    frame = latency.latency_frame(lat)
     assert len(frame) == 4 and list(frame.columns[:4]) == ["model", "threads", "median_ms", "p90_ms"]
 
 
@@ -171,11 +172,11 @@ def test_background_load_sees_another_busy_process():
     import subprocess
     import sys
 
-    with quantize.background_load() as quiet:
+    with latency.background_load() as quiet:
         pass
     spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass"])
     try:
-        with quantize.background_load() as busy:
+        with latency.background_load() as busy:
             time.sleep(0.5)
     finally:
         spin.wait()
@@ -215,7 +216,7 @@ def test_model_writes_are_atomic(tmp_path):
 
 
 def test_op_profile_times_every_kind_of_op_of_both_models(tflite):
-    from workbook.op_profile import profile
+    from workbook.ml.op_profile import profile
 
     tables, why = profile({"float32": tflite["float32"], "int8": tflite["uint8"]}, threads=1)
     assert tables is not None, why
@@ -228,7 +229,7 @@ def test_op_profile_times_every_kind_of_op_of_both_models(tflite):
 
 
 def test_a_profiler_that_fails_costs_the_table_not_the_stage(tmp_path):
-    from workbook.op_profile import profile
+    from workbook.ml.op_profile import profile
 
     (tmp_path / "bad.tflite").write_bytes(b"not a model")
     tables, why = profile({"float32": tmp_path / "bad.tflite", "int8": tmp_path / "bad.tflite"})
@@ -239,7 +240,7 @@ def test_a_profiler_that_fails_costs_the_table_not_the_stage(tmp_path):
                                           ("avx512f avx512_vnni amx_int8 avx2", "amx_int8"),
                                           ("fp asimd asimddp", "asimddp")])
 def test_the_cpus_int8_instructions_are_read_from_cpuinfo(tmp_path, flags, found):
-    from workbook.op_profile import cpu_int8_support
+    from workbook.ml.op_profile import cpu_int8_support
 
     (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
     info = cpu_int8_support(tmp_path / "cpuinfo")

@@ -1,11 +1,11 @@
-"""workbook.quiet takes out the known native start-up lines, and nothing else."""
+"""workbook.pipeline.quiet takes out the known native start-up lines, and nothing else."""
 
 from __future__ import annotations
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from workbook.quiet import quiet_notebook
+from workbook.pipeline.quiet import quiet_notebook
 
 # Captured from a papermill run (TensorFlow 2.21 with TF_ENABLE_ONEDNN_OPTS=1, ai-edge-litert 2.3).
 ABSL = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"

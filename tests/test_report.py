@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from workbook import report
-from workbook.paths import STAGES, Paths
-from workbook.stages import notebook_name
-from workbook.stats import Accuracy
+from workbook.analysis.stats import Accuracy
+from workbook.pipeline.contract import notebook_name
+from workbook.pipeline.paths import STAGES, Paths
+from workbook.analysis.headline import HEADLINE_KEYS
+from workbook.stages import report
 
 REPORTED = STAGES[:STAGES.index("report")]
 MISSING_REPORT = "finetune"  # the stage whose HTML report the fake study lacks
@@ -183,7 +184,7 @@ def test_every_number_in_the_browser_is_the_results_value_formatted(rendered):
         for text in texts:
             assert text == expected(key), f"{key}: page shows {text!r}, results say {expected(key)!r}"
     # spot checks of the formatter's output as a reader sees it
-    assert dom.metrics["evaluate.accuracy"][0] == "93.47% (91.13–95.23%)"
+    assert dom.metrics["evaluate.accuracy"][0] == "93.47% (95% CI 91.13–95.23%)"
     assert dom.metrics["quantize.int8_bytes"][0] == "2.53 MiB"
     assert dom.metrics["timings.total.wall_s"] == ["287.0 s"]  # 10.25 x (1+...+7); the stale report time left out
 
@@ -259,7 +260,7 @@ def test_format_value():
     assert f(1234, "count") == "1,234" and f(0.00123456, "lr") == "1.23e-03"
     assert f(145.87, "rate") == "145.9 images/s" and f(0.930121, "score") == "0.9301"
     assert f([], "list") == "none" and f(["a", "b"], "list") == "a; b" and f(1.5, "ratio") == "1.50x"
-    assert f({"value": 0.9, "low": 0.85, "high": 0.93}, "accuracy") == "90.00% (85.00–93.00%)"
+    assert f({"value": 0.9, "low": 0.85, "high": 0.93}, "accuracy") == "90.00% (95% CI 85.00–93.00%)"
     assert f(None, "percent") == f(math.nan, "ms") == f(None, "text") == "n/a"
     with pytest.raises(ValueError):
         f(1, "furlongs")
@@ -271,7 +272,7 @@ def test_headline_is_flat_numeric_and_read_from_the_results(tmp_path):
     paths = write_study(tmp_path / "repo")
     page = report.run(paths)
     written = json.loads(paths.headline.read_text())
-    assert written == page.headline and tuple(written) == report.HEADLINE_KEYS and len(written) <= 16
+    assert written == page.headline and tuple(written) == HEADLINE_KEYS and len(written) <= 16
     assert all(v is None or isinstance(v, (int, float)) for v in written.values())
     ft, q = RESULTS["evaluate"]["accuracy"], RESULTS["quantize"]["int8"]
     assert (written["acc"], written["acc_lo"], written["acc_hi"]) == (ft["value"], ft["low"], ft["high"])

@@ -4,10 +4,9 @@ contract: tests/test_contract.py; the install and its pins: tests/test_install.p
 from __future__ import annotations
 
 import yaml
-
-from workbook.data import read_pin
-
 from conftest import REPO
+
+from workbook.stages.data import read_pin
 
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
 

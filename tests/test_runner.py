@@ -14,8 +14,8 @@ import pytest
 from nbformat.reader import NotJSONError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from workbook import kernel
-from workbook.runner import NotebookFailed, execute, imported_modules
+from workbook.pipeline import kernel
+from workbook.pipeline.runner import NotebookFailed, execute, imported_modules
 
 
 def notebook(path, *cells: str):
@@ -36,17 +36,18 @@ def kernels_left() -> list[psutil.Process]:
 
 def test_the_modules_a_notebook_imports_at_its_top_level_in_order(tmp_path):
     nb = notebook(tmp_path / "a.ipynb",
-                  "%matplotlib inline\nimport numpy as np, os.path\nfrom workbook import data, plots",
-                  "!ls\nfrom workbook.results import details\n\ndef f():\n    import colorsys\n",
+                  "%matplotlib inline\nimport numpy as np, os.path\nfrom workbook.stages import data\nfrom workbook.analysis import plots",
+                  "!ls\nfrom workbook.analysis.results import details\n\ndef f():\n    import colorsys\n",
                   "import numpy\nfrom . import nothing\nx = (")
-    assert imported_modules(nb) == ["numpy", "os.path", "workbook", "workbook.data", "workbook.plots",
-                                    "workbook.results", "workbook.results.details"]
+    assert imported_modules(nb) == ["numpy", "os.path", "workbook.stages", "workbook.stages.data", "workbook.analysis",
+                                    "workbook.analysis.plots",
+                                    "workbook.analysis.results", "workbook.analysis.results.details"]
 
 
 def test_preload_imports_modules_and_skips_other_names():
     sys.modules.pop("colorsys", None)
-    kernel.preload(["colorsys", "colorsys.rgb_to_hsv", "no_such_module_anywhere", "workbook.results.details"])
-    assert "colorsys" in sys.modules and "workbook.results" in sys.modules
+    kernel.preload(["colorsys", "colorsys.rgb_to_hsv", "no_such_module_anywhere", "workbook.analysis.results.details"])
+    assert "colorsys" in sys.modules and "workbook.analysis.results" in sys.modules
 
 
 def test_before_exit_freezes_what_exists():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbook import scoring
-from workbook.stats import Accuracy, paired
+from workbook.analysis import scoring
+from workbook.analysis.stats import Accuracy, paired
 
 
 def one_hot(pred, n=3, confidence=0.8):

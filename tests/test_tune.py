@@ -7,8 +7,9 @@ import pytest
 
 pytest.importorskip("keras_tuner")
 
-from workbook import tune  # noqa: E402
-from workbook.batches import CachedBatches  # noqa: E402
+from workbook.ml import holdout  # noqa: E402
+from workbook.ml.feeds import CachedBatches  # noqa: E402
+from workbook.stages import tune  # noqa: E402
 
 
 def pooled_data(seed=0, n=120, features=16, classes=3):
@@ -20,14 +21,14 @@ def pooled_data(seed=0, n=120, features=16, classes=3):
 
 def run(trials=4, epochs=2, seed=7):
     x, y = pooled_data()
-    fit, held = tune.holdout_rows(y, 0.25, seed)
+    fit, held = holdout.holdout_rows(y, 0.25, seed)
     return tune.search(CachedBatches([x], y, 16, seed, rows=fit), CachedBatches([x], y, 64, seed, shuffle=False, rows=held),
                        3, 8, 0.2, seed, 1e-4, 1e-1, trials, epochs)
 
 
 def test_holdout_is_stratified_and_disjoint():
     y = np.arange(100) % 4
-    fit, held = tune.holdout_rows(y, 0.2, 0)
+    fit, held = holdout.holdout_rows(y, 0.2, 0)
     assert len(held) == 20 and not set(fit) & set(held) and len(fit) + len(held) == 100
     assert np.bincount(y[held]).tolist() == [5, 5, 5, 5]
 
@@ -43,7 +44,7 @@ def test_search_is_reproducible_and_picks_the_lowest_loss():
 def test_a_reused_head_gives_the_trials_a_fresh_one_would():
     """Trials share one compiled head (put back to its start): the same as building it anew."""
     x, y = pooled_data(1)
-    fit, held = tune.holdout_rows(y, 0.25, 3)
+    fit, held = holdout.holdout_rows(y, 0.25, 3)
     train = CachedBatches([x], y, 16, 3, rows=fit)
     heldout = CachedBatches([x], y, 64, 3, shuffle=False, rows=held)
     shared = tune.HeadLR(3, 8, 0.5, 3, 1e-3, 1e-1, features=16)

@@ -1,11 +1,11 @@
-"""The targets, judged and worded in one place (workbook.verdicts) for the notebooks and the page."""
+"""The targets, judged and worded in one place (workbook.analysis.verdicts) for the notebooks and the page."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from workbook import verdicts
-from workbook.stats import Accuracy
+from workbook.analysis import verdicts
+from workbook.analysis.stats import Accuracy
 
 
 def acc(right: int, images: int = 1000) -> dict:
@@ -20,7 +20,7 @@ def evaluate(ft: int, bl: int | None, only_a: int = 0, only_b: int = 0, p: float
 def test_beating_the_baseline_needs_a_gap_beyond_chance():
     v = verdicts.baseline(evaluate(900, 800, 110, 10, 1e-20))
     assert v.met is True and " beats " in v.text and "+10.00 points" in v.text and "a real difference" in v.text
-    assert "90.00% (95% CI 87.98-91.71%)" in v.text  # every accuracy with its interval
+    assert "90.00% (95% CI 87.98–91.71%)" in v.text  # every accuracy with its interval
     v = verdicts.baseline(evaluate(900, 898, 12, 10, 0.83))
     assert v.met is False and "ahead of, but does not beat" in v.text
     assert "right on 12" in v.text and "baseline on 10" in v.text and "p = 0.83: within chance" in v.text

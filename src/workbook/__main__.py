@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbook.paths import STAGES
+from workbook.pipeline.paths import STAGES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _params():
     """params.yaml, checked; None (after one line on stderr) when a value is bad."""
-    from workbook.params import ParamError, load_params
+    from workbook.pipeline.params import ParamError, load_params
 
     try:
         return load_params()
@@ -69,8 +69,8 @@ def _params():
 
 
 def _run(args) -> int:
-    from workbook.params import ParamError
-    from workbook.runner import NotebookFailed, run_stage
+    from workbook.pipeline.params import ParamError
+    from workbook.pipeline.runner import NotebookFailed, run_stage
 
     try:
         run_stage(args.stage)
@@ -84,8 +84,8 @@ def _run(args) -> int:
 
 
 def _compare(args) -> int:
-    from workbook.compare import main as compare
-    from workbook.paths import find_root
+    from workbook.analysis.compare import main as compare
+    from workbook.pipeline.paths import find_root
 
     if args.num < 1:
         print(f"error: --num {args.num}: must be 1 or more (the number of commits)", file=sys.stderr)
@@ -94,13 +94,13 @@ def _compare(args) -> int:
 
 
 def _classify(args) -> int:
-    from workbook.classify import run_classify  # LiteRT only: no TensorFlow
+    from workbook.ml.classify import run_classify  # LiteRT only: no TensorFlow
 
     return run_classify(args.model, args.paths, args.top_k, args.labels)
 
 
 def _inspect(args) -> int:
-    from workbook.inspection import run_inspect
+    from workbook.ml.inspection import run_inspect
 
     return run_inspect(args.model)
 
@@ -108,8 +108,8 @@ def _inspect(args) -> int:
 def _bench(args) -> int:
     from pathlib import Path
 
-    from workbook.atomic import write_json
-    from workbook.bench import bench, report
+    from workbook.pipeline.atomic import write_json
+    from workbook.tools.bench import bench, report
 
     result = bench(args.data, args.weights, args.baseline_weights,
                    Path(args.workdir) if args.workdir else None, keep=bool(args.workdir))
@@ -123,13 +123,16 @@ def _tune_worker(args) -> int:
     import os
     from pathlib import Path
 
-    from workbook.atomic import write_csv
-    from workbook.paths import Paths
+    from workbook.pipeline.atomic import write_csv
+    from workbook.pipeline.paths import Paths
 
     P = _params()
     if P is None:
         return 2
-    from workbook.tune import role, search_cache  # TensorFlow: only once params.yaml is good
+    from workbook.stages.tune import (  # TensorFlow: only once params.yaml is good
+        role,
+        search_cache,
+    )
 
     directory = Path(args.directory).resolve()
     result = search_cache(P, Paths.here(), directory)

@@ -1,0 +1,105 @@
+"""Reading the feature cache (data/features): the arrays the features stage wrote, memory-mapped.
+
+Every stage after the features stage starts from here instead of the pixels; none of them runs
+the frozen network (workbook.stages.features writes it). `Data` is what the
+tuner and both training stages read: labels, image references and the cache..
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from workbook.ml.prepared import load_manifest
+
+META = "cache.json"
+POOLED = "pooled"  # the base's globally pooled output (1280 values at alpha <= 1), beside the cut tensors
+
+
+def fingerprint(files: list[str]) -> str:
+    """Identifies the image list (order included) a cache was computed from: by the last three
+    parts of each image's reference (data/prepared's split array and row, workbook.ml.prepared).
+    What the images hold is dvc.yaml's to check: the features stage depends on the manifest,
+    which has each image's md5."""
+    return hashlib.md5("\n".join("/".join(Path(f).parts[-3:]) for f in files).encode()).hexdigest()
+
+
+@dataclass
+class Cache:
+    """Read access to a cache folder; arrays are memory-mapped."""
+
+    folder: Path
+    meta: dict
+
+    @classmethod
+    def open(cls, folder: Path) -> "Cache":
+        try:
+            meta = json.loads((folder / META).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{folder}: no feature cache here; run the features stage "
+                                    "(dvc repro features)") from None
+        return cls(folder, meta)
+
+    def check(self, set_name: str, files: list[str]) -> None:
+        """Fail loudly when the cache was computed from other images than `files`."""
+        info = self.meta["sets"].get(set_name)
+        if info is None or info["fingerprint"] != fingerprint(files):
+            raise ValueError(f"{self.folder}: the cached '{set_name}' set was computed from other images "
+                             "than data/prepared holds now; run dvc repro to refresh it")
+
+    def has(self, set_name: str) -> bool:
+        return set_name in self.meta["sets"]
+
+    def _load(self, set_name: str, name: str) -> np.ndarray:
+        return np.load(self.folder / f"{set_name}.{name}.npy", mmap_mode="r")
+
+    def cut(self, set_name: str) -> list[np.ndarray]:
+        return [self._load(set_name, n) for n in self.meta["cut"]]
+
+    def pooled(self, set_name: str) -> np.ndarray:
+        return np.asarray(self._load(set_name, POOLED))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.glob("*.npy"))
+
+
+@dataclass
+class Data:
+    """What both training stages read: labels, images (references: workbook.ml.prepared), and the
+    feature cache."""
+
+    classes: list[str]
+    train_files: list[str]
+    val_files: list[str]
+    y_train: np.ndarray
+    y_val: np.ndarray
+    cache: Cache
+    val_images: list[str] = field(default_factory=list)  # the val images' names (manifest `path`)
+
+    @classmethod
+    def load(cls, paths) -> "Data":
+        manifest, classes = load_manifest(paths.prepared)
+        train, val = manifest[manifest.split == "train"], manifest[manifest.split == "val"]
+        cache = Cache.open(paths.features)
+        cache.check("train", list(train.file))
+        cache.check("val", list(val.file))
+        return cls(classes, list(train.file), list(val.file), train.y.to_numpy(), val.y.to_numpy(), cache,
+                   list(val.path))
+
+    @property
+    def features(self) -> int:
+        """Length of the cached pooled vectors (1280 for MobileNetV2 up to alpha 1.0)."""
+        return int(self.cache.pooled("train").shape[1])
+
+    def mirrored(self, augment: str, name: str = "train_flip"):
+        if augment != "flip":
+            return None
+        if not self.cache.has(name):
+            raise ValueError("train.augment is flip but the cache holds no mirrored views; "
+                             "run dvc repro (the features stage computes them)")
+        return self.cache

@@ -1,0 +1,399 @@
+"""The one reader of params.yaml: typed, checked before any work starts, errors in words.
+
+Every key is declared once below with its type and allowed range. A bad value raises
+ParamError naming the file, the key, the value and what is allowed; an unknown key is
+rejected with the closest valid name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+# MobileNetV2 (no top) has this many layers at any input size and width multiplier;
+# tests/test_model.py checks it against Keras, and model.build_base checks it again.
+BASE_LAYERS = 154
+MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
+
+
+class ParamError(ValueError):
+    """A value in params.yaml (or passed over it) that the study cannot use."""
+
+
+Check = Callable[[Any], Any]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Check:
+    def check(v):
+        if not _is_int(v):
+            raise ValueError(f"must be an integer{_range(lo, hi)}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"must be an integer{_range(lo, hi)}")
+        return v
+    return check
+
+
+def number(lo: float | None = None, hi: float | None = None, lo_open=False, hi_open=False) -> Check:
+    def check(v):
+        ok = (_is_int(v) or isinstance(v, float)) and v == v
+        if ok:
+            v = float(v)
+            ok = not (lo is not None and (v <= lo if lo_open else v < lo))
+            ok = ok and not (hi is not None and (v >= hi if hi_open else v > hi))
+        if not ok:
+            bounds = []
+            if lo is not None:
+                bounds.append(f"{'above' if lo_open else 'at least'} {lo:g}")
+            if hi is not None:
+                bounds.append(f"{'below' if hi_open else 'at most'} {hi:g}")
+            raise ValueError("must be a number" + (" " + " and ".join(bounds) if bounds else ""))
+        return v
+    return check
+
+
+def choice(*options: str) -> Check:
+    def check(v):
+        if v not in options:
+            raise ValueError("must be one of " + ", ".join(options))
+        return v
+    return check
+
+
+def text() -> Check:
+    def check(v):
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError("must be a non-empty string")
+        return v
+    return check
+
+
+def checksum() -> Check:
+    def check(v):
+        if v is None:
+            return None
+        if not isinstance(v, str) or not re.fullmatch(r"(md5:[0-9a-fA-F]{32}|sha256:[0-9a-fA-F]{64})", v):
+            raise ValueError('must be null, "md5:<32 hex digits>" or "sha256:<64 hex digits>"')
+        return v.lower()
+    return check
+
+
+def one_of(*options: float) -> Check:
+    """A number from a fixed set (compared as numbers: 1 and 1.0 are the same)."""
+    def check(v):
+        if not (_is_int(v) or isinstance(v, float)) or float(v) not in options:
+            raise ValueError("must be one of " + ", ".join(f"{o:g}" for o in options))
+        return float(v)
+    return check
+
+
+def weights(*keywords: str) -> Check:
+    """A keyword ("imagenet", "none") or a path to an existing .h5 file."""
+    def check(v):
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(f"must be {', '.join(keywords)} or a path to an .h5 file")
+        if v in keywords:
+            return v
+        if not v.endswith(".h5"):
+            raise ValueError(f"must be {', '.join(keywords)} or a path to an .h5 file")
+        return v
+    return check
+
+
+def _range(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f" from {lo} to {hi}"
+    if lo is not None:
+        return f" of at least {lo}"
+    if hi is not None:
+        return f" of at most {hi}"
+    return ""
+
+
+def key(check: Check, doc: str = "") -> Any:
+    return field(metadata={"check": check, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Data:
+    source: str = key(text(), "URL, archive or folder set")
+    checksum: str | None = key(checksum())
+    image_size: int = key(integer(MIN_IMAGE_SIZE, 1024))
+
+
+# MobileNetV2's width multipliers that Keras has ImageNet weights for.
+ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+
+
+@dataclass(frozen=True)
+class Model:
+    weights: str = key(weights("imagenet", "none"))
+    alpha: float = key(one_of(*ALPHAS))
+
+
+@dataclass(frozen=True)
+class Features:
+    batch_size: int = key(integer(1, 4096))
+    dtype: str = key(choice("float16", "float32"))
+
+
+@dataclass(frozen=True)
+class Tune:
+    trials: int = key(integer(1, 1000))
+    lr_min: float = key(number(0, 1, lo_open=True))
+    lr_max: float = key(number(0, 1, lo_open=True))
+    epochs: int = key(integer(1, 1000))
+    holdout: float = key(number(0, 1, lo_open=True, hi_open=True))
+
+
+@dataclass(frozen=True)
+class Train:
+    epochs: int = key(integer(1, 1000))
+    batch_size: int = key(integer(1, 4096))
+    dense_units: int = key(integer(1, 65536))
+    dropout: float = key(number(0, 1, hi_open=True))
+    augment: str = key(choice("none", "flip", "full"))
+    rotation: float = key(number(0, 0.5))
+    distribute: str = key(choice("none", "mirrored"))
+
+
+@dataclass(frozen=True)
+class Finetune:
+    fine_tune_at: int = key(integer(1, None))
+    lr_factor: float = key(number(0, 10, lo_open=True))
+    epochs: int = key(integer(0, 1000))
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    baseline_weights: str = key(weights("imagenet", "none"))
+    mistakes: int = key(integer(0, 1000))
+
+
+@dataclass(frozen=True)
+class Quantize:
+    representative_samples: int = key(integer(1, 100000))
+    io_dtype: str = key(choice("uint8", "int8"))
+    latency_runs: int = key(integer(1, 100000))
+    max_threads: int = key(integer(1, 64))
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = key(integer(0, 2**31 - 1))
+    data: Data = key(None)
+    model: Model = key(None)
+    features: Features = key(None)
+    tune: Tune = key(None)
+    train: Train = key(None)
+    finetune: Finetune = key(None)
+    evaluate: Evaluate = key(None)
+    quantize: Quantize = key(None)
+
+    def get(self, dotted: str) -> Any:
+        return dotted_get(self, dotted)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def dotted_get(params, dotted: str) -> Any:
+    """params.get("train.epochs"): the value at a dotted key."""
+    value: Any = params
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+GROUPS = {"data": Data, "model": Model, "features": Features, "tune": Tune, "train": Train,
+          "finetune": Finetune, "evaluate": Evaluate, "quantize": Quantize}
+
+
+def keys() -> list[str]:
+    """Every valid dotted key, e.g. "data.image_size"."""
+    return ["seed"] + [f"{g}.{f.name}" for g, cls in GROUPS.items() for f in dataclasses.fields(cls)]
+
+
+def _build(cls, raw: Any, where: str, file: str):
+    if not isinstance(raw, dict):
+        raise ParamError(f"{file}: {where or 'the file'} must be a mapping of keys to values, got {raw!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in raw:
+        if k not in names:
+            close = difflib.get_close_matches(str(k), names, n=1)
+            hint = f"; did you mean {where}{close[0]}?" if close else f"; valid keys: {', '.join(names)}"
+            raise ParamError(f"{file}: unknown key {where}{k}{hint}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        dotted = where + f.name
+        if f.name not in raw:
+            raise ParamError(f"{file}: {dotted} is missing")
+        if cls is Params and f.name in GROUPS:
+            values[f.name] = _build(GROUPS[f.name], raw[f.name], dotted + ".", file)
+            continue
+        try:
+            values[f.name] = f.metadata["check"](raw[f.name])
+        except ValueError as e:
+            raise ParamError(f"{file}: {dotted} = {raw[f.name]!r}: {e}") from None
+    return cls(**values)
+
+
+def _cross_checks(p: Params, file: str, root: Path) -> None:
+    def fail(dotted, why):
+        raise ParamError(f"{file}: {dotted} = {p.get(dotted)!r}: {why}")
+
+    if p.tune.lr_min >= p.tune.lr_max:
+        fail("tune.lr_min", f"must be below tune.lr_max ({p.tune.lr_max:g})")
+    if p.finetune.fine_tune_at >= BASE_LAYERS:
+        fail("finetune.fine_tune_at", f"must be below {BASE_LAYERS}, the number of base layers")
+    source = p.data.source
+    if not re.match(r"^https?://", source):
+        path = resolve(source, root)
+        if not path.exists():
+            fail("data.source", f"no such file or folder ({path}); give a URL, an archive or a folder set"
+                 + _queue_hint(source, root))
+        if path.is_file() and not re.search(r"\.(tgz|tar\.gz|tar|zip)$", path.name, re.I):
+            fail("data.source", "a file source must be a .tgz, .tar.gz, .tar or .zip archive")
+    for dotted, with_top in (("model.weights", False), ("evaluate.baseline_weights", True)):
+        value = p.get(dotted)
+        if value in ("imagenet", "none"):
+            continue
+        problem = h5_problem(resolve(value, root), with_top)
+        if problem:
+            fail(dotted, problem + (_queue_hint(value, root) if "no such file" in problem else ""))
+
+
+def _queue_hint(path: str, root: Path) -> str:
+    """Why a relative path that works in the workspace fails in a queued experiment."""
+    if Path(path).is_absolute() or ".dvc/tmp/exps" not in root.as_posix():
+        return ""
+    return ("; queued experiments run in a copy of the repository under .dvc/tmp/exps, where "
+            "relative paths point elsewhere: give an absolute path")
+
+
+def h5_problem(path: Path, with_top: bool) -> str | None:
+    """Why a Keras .h5 weights file cannot be MobileNetV2's (no top or with top), or None."""
+    if not path.is_file():
+        return f"no such file ({path})"
+    import h5py  # only here: a check that needs no TensorFlow
+
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
+    except (OSError, KeyError) as e:
+        return f"not a Keras .h5 weights file ({path}: {e})"
+    has_top = any(n in ("Logits", "predictions") for n in names)
+    if not any(n in ("Conv1", "bn_Conv1") for n in names) or "Conv_1" not in names:
+        return f"{path} does not hold MobileNetV2 weights (no Conv1/Conv_1 layers)"
+    if has_top and not with_top:
+        return (f"{path} holds the with-top (classifier) weights; give the no-top file here "
+                "(the with-top one belongs to evaluate.baseline_weights)")
+    if with_top and not has_top:
+        return f"{path} holds no classifier (no-top weights); the baseline needs the with-top file"
+    return None
+
+
+def resolve(path: str | Path, root: Path) -> Path:
+    """A path from params.yaml: relative ones are relative to the repository root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (root / p)
+
+
+def _overlay(raw: dict, values: dict, where: str = "") -> None:
+    """Put `values` (a nested mapping of params.yaml's shape) over `raw`, key by key."""
+    for name, value in values.items():
+        dotted = f"{where}{name}"
+        if isinstance(value, dict) and isinstance(raw.get(name), dict):
+            _overlay(raw[name], value, dotted + ".")
+        elif dotted.split(".")[0] not in ("seed", *GROUPS) or (where and dotted not in keys()):
+            raise ParamError(f"{dotted}: not a params.yaml key")
+        else:
+            raw[name] = value
+
+
+def load_params(path: str | Path | None = None, values: dict | None = None) -> Params:
+    """Read and check params.yaml (default: the repository's), with `values` put over it.
+
+    `values` is what a stage's notebook receives (its params from dvc.yaml, nested as in
+    params.yaml); a value given there wins over the file's.
+    """
+    from workbook.pipeline.paths import find_root
+
+    root = find_root() if path is None else Path(path).resolve().parent
+    file = root / "params.yaml" if path is None else Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except FileNotFoundError:
+        raise ParamError(f"{file}: not found; run from the repository (or a folder inside it)") from None
+    except yaml.YAMLError as e:
+        raise ParamError(f"{file}: not valid YAML: {e}".replace("\n", " ")) from None
+    raw = raw if raw is not None else {}
+    if values:
+        _overlay(raw, values)
+    params = _build(Params, raw, "", file.name)
+    _cross_checks(params, file.name, root)
+    return params
+
+
+def subset(params: Params, declared: list[str]) -> dict:
+    """The values of the `declared` params (dvc.yaml's names: "seed", "train", "data.image_size"),
+    nested as in params.yaml: what a stage's notebook is handed."""
+    out: dict = {}
+    for dotted in declared:
+        value = params.get(dotted)
+        value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        *groups, leaf = dotted.split(".")
+        target = out
+        for g in groups:
+            target = target.setdefault(g, {})
+        target[leaf] = value
+    return out
+
+
+class UndeclaredParam(ParamError):
+    """A stage read a param that its entry in dvc.yaml does not declare."""
+
+
+class StageParams:
+    """The params of one stage, as dvc.yaml declares them: reading any other one is an error.
+
+    DVC reruns a stage when one of its declared params changes, and only then. A stage that read
+    an undeclared value would give results that DVC calls up to date after that value changed;
+    this view makes such a read fail at once, naming the key.
+    """
+
+    def __init__(self, params, declared: list[str], stage: str, where: str = ""):
+        self._params, self._declared, self._stage, self._where = params, list(declared), stage, where
+
+    def _covers(self, dotted: str) -> bool:
+        return any(d == dotted or dotted.startswith(d + ".") or d.startswith(dotted + ".")
+                   for d in self._declared)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        dotted = self._where + name
+        if not self._covers(dotted):
+            raise UndeclaredParam(
+                f"{dotted} is not a param of the {self._stage} stage; if its results depend on it, "
+                f"add it to stages.{self._stage}.params in dvc.yaml")
+        value = getattr(self._params, name)
+        if dataclasses.is_dataclass(value):
+            return StageParams(value, self._declared, self._stage, dotted + ".")
+        return value
+
+    def get(self, dotted: str) -> Any:
+        return dotted_get(self, dotted)
+
+    def __repr__(self) -> str:
+        return f"StageParams({self._stage}: {', '.join(self._declared)})"

@@ -1,0 +1,194 @@
+"""Running a stage: `python -m workbook run STAGE`, the cmd of every stage in dvc.yaml.
+
+One process checks params.yaml (one line naming a bad key, before any work), hands the stage's
+notebook exactly the params dvc.yaml declares for it (papermill injects them, so the executed
+notebook shows them), renders it to HTML and records the stage's wall time. `execute` runs a
+notebook the way the pipeline does, also for `python -m workbook compare`: papermill into a
+temporary file, rendered to HTML in the same process, and only a notebook that ran to the end
+renamed into place.
+A notebook that fails leaves its partly executed copy under a `.tmp-` name beside the target
+(ignored by git and DVC, swept by the next run), so the failing cell can be read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from workbook.pipeline.atomic import TMP_PREFIX, atomic_path, write_json
+from workbook.pipeline.contract import RUN_ENV, declared_params, notebook_name
+from workbook.pipeline.params import load_params, subset
+from workbook.pipeline.paths import Paths, find_root
+from workbook.pipeline.quiet import quiet_notebook
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names the cell's error and where the partial copy is."""
+
+
+def notebook_code(notebook: Path) -> list[str]:
+    """The Python of each code cell of `notebook`, without its lines of IPython magics and shell
+    escapes. Raises on a file that is no notebook."""
+    cells = [c for c in json.loads(Path(notebook).read_text())["cells"] if c["cell_type"] == "code"]
+    return ["\n".join(line for line in "".join(c.get("source", "")).splitlines()
+                      if not line.lstrip().startswith(("%", "!"))) for c in cells]
+
+
+def imported_modules(notebook: Path) -> list[str]:
+    """The modules the notebook's code cells import at their top level, in order, for
+    workbook.pipeline.kernel.preload: `import a.b` gives "a.b"; `from a import b` gives "a.b" (a module, or
+    a name that preload skips) after "a"."""
+    import ast
+
+    try:
+        cells = notebook_code(notebook)
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # papermill reports what is wrong with the notebook
+    modules: list[str] = []
+    for code in cells:
+        try:
+            body = ast.parse(code).body
+        except SyntaxError:
+            continue  # the cell shows its own error when it runs
+        for node in body:
+            if isinstance(node, ast.Import):
+                modules += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules += [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+    return list(dict.fromkeys(modules))
+
+
+class _Kernel:
+    """The notebook's kernel, talking to this process over Unix sockets in a private temporary
+    folder: nothing listens on the network (over TCP, ipykernel warns of unencrypted traffic at
+    every start), and the sockets go with the folder. Started before papermill, and asked at once
+    to import the notebook's modules while this process loads papermill (workbook.pipeline.kernel)."""
+
+    def __init__(self, folder: str, cwd: Path):
+        from jupyter_client.manager import KernelManager
+
+        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
+        self.km.start_kernel(cwd=str(cwd))
+        self._preloading = None
+
+    def preload(self, modules: list[str]) -> None:
+        """Ask the kernel to import `modules` (workbook.pipeline.kernel.preload); returns at once."""
+        self._preloading = self._request(f"preload({modules!r})")
+
+    def _request(self, call: str):
+        """Send `workbook.pipeline.kernel.<call>` as a silent request (no output in the notebook) from a
+        client of its own; (client, msg_id). Every client of a kernel manager connects with its
+        session's identity, and the kernel's socket hands that identity over to the newest
+        connection (ipykernel sets ROUTER_HANDOVER): a client opened before papermill's is not
+        answered after it, so each request has its own, closed by `_reply`."""
+        client = self.km.client()
+        client.start_channels()
+        return client, client.execute(f"__import__('workbook.pipeline.kernel').pipeline.kernel.{call}", silent=True,
+                                      store_history=False)
+
+    def _reply(self, request, timeout: float | None = None) -> None:
+        """Wait for the kernel's reply to `request` (or its death: papermill then reports the dead
+        kernel; or `timeout` seconds), and close the request's client."""
+        import queue
+
+        client, msg_id = request
+        deadline = time.monotonic() + timeout if timeout is not None else float("inf")
+        try:
+            while self.km.is_alive() and time.monotonic() < deadline:
+                try:
+                    reply = client.get_shell_msg(timeout=1)
+                except queue.Empty:
+                    continue
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return
+        finally:
+            client.stop_channels()
+
+    def preloaded(self) -> None:
+        """Wait until the kernel has imported what `preload` asked: papermill's first request
+        would queue behind it anyway, but under papermill's start-up timeout, and from a client
+        that takes over the session."""
+        if self._preloading:
+            self._reply(self._preloading)
+            self._preloading = None
+
+    def close(self, ran: bool) -> None:
+        """Shut the kernel down; after a notebook that `ran` to its end, with its objects frozen
+        first (workbook.pipeline.kernel.before_exit): 1.4 s less for a kernel that imported TensorFlow."""
+        if self._preloading:  # never waited for: the block ended before papermill started
+            self._preloading[0].stop_channels()
+        if ran and self.km.is_alive():
+            self._reply(self._request("before_exit()"), timeout=30)  # a moment; shut down anyway after
+        if self.km.has_kernel:
+            self.km.shutdown_kernel(now=False)
+
+
+@contextlib.contextmanager
+def _kernel(cwd: Path, preload: list[str]):
+    """A started kernel, already importing `preload`, shut down when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="workbook-kernel-") as folder:
+        kernel = _Kernel(folder, cwd)
+        ran = False
+        try:
+            kernel.preload(preload)
+            yield kernel
+            ran = True
+        finally:
+            kernel.close(ran)
+
+
+def execute(source: Path, target: Path, parameters: dict, cwd: Path, title: str | None = None) -> Path:
+    """Run `source` with `parameters` injected; write `target` (.ipynb) and `target` .html.
+
+    Returns the path of the executed notebook. Raises NotebookFailed when a cell fails.
+    """
+    target = Path(target)
+    partial = target.with_name(f"{TMP_PREFIX}{target.name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _kernel(cwd, imported_modules(source)) as kernel:
+        import nbformat
+        import papermill
+        from nbconvert import HTMLExporter
+
+        kernel.preloaded()
+        try:
+            papermill.execute_notebook(str(source), str(partial), parameters=parameters, cwd=str(cwd), km=kernel.km,
+                                       log_output=True, progress_bar=False, report_mode=False)
+        except papermill.PapermillExecutionError as e:
+            raise NotebookFailed(f"{source}: cell {e.exec_count} raised {e.ename}: {e.evalue}\n"
+                                 f"the partly executed notebook is {partial}") from None
+    nb = nbformat.read(partial, as_version=4)
+    if quiet_notebook(nb):  # native start-up lines that no setting reaches (workbook.pipeline.quiet)
+        nbformat.write(nb, partial)
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(
+        nb, resources={"metadata": {"name": title or target.stem}})
+    with atomic_path(target.with_suffix(".html")) as tmp:
+        tmp.write_text(html)
+    os.replace(partial, target)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# running a stage: `python -m workbook run STAGE`
+
+
+def run_stage(stage: str, root: Path | None = None) -> Path:
+    """Check params.yaml, execute the stage's notebook with its declared params, render it, and
+    record the wall time. Raises ParamError before any work when a value is bad, and
+    runner.NotebookFailed when a cell fails (nothing is renamed into reports/ then)."""
+    started = time.time()
+    root = root or find_root()
+    paths = Paths(root)
+    values = subset(load_params(paths.params), declared_params(stage, root))
+    os.environ[RUN_ENV] = stage
+    name = notebook_name(stage)
+    executed = execute(root / "notebooks" / f"{name}.ipynb", paths.report(name), {"params": values},
+                       cwd=root, title=name.replace("_", " ", 1))
+    papermill = json.loads(executed.read_text())["metadata"].get("papermill", {})
+    write_json(paths.timing(stage), {"wall_s": round(time.time() - started, 2),
+                                     "notebook_s": round(papermill.get("duration") or 0.0, 2)})
+    return executed

@@ -1,0 +1,213 @@
+"""The evaluate stage: the fine-tuned model against two baselines, on every val image.
+
+Predictions come from the feature cache. The no-training baseline is the pretrained ImageNet
+classifier (GlobalAveragePooling -> Dense(1000)) with its outputs restricted to the N classes.
+When its trunk is the very base the cache was computed with (checked weight by weight), its
+logits are the cached pooled features times its Dense weights; otherwise its whole network
+runs over the val images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from workbook.analysis.results import Summary, write_details
+from workbook.analysis.scoring import confident_mistakes, confusions, scores
+from workbook.analysis.stats import Accuracy, Paired, paired
+from workbook.ml import imagenet_classes as imagenet
+from workbook.ml.network import build_base, build_top_classifier, load_model, split_base
+from workbook.pipeline.atomic import write_csv
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def parts(classifier: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The base and the head inside a saved classifier (see model.build_classifier)."""
+    base = next(layer for layer in classifier.layers if layer.name.startswith("mobilenetv2"))
+    return base, classifier.get_layer("head")
+
+
+def finetuned_probs(classifier: keras.Model, cache, fine_tune_at: int, batch: int = 256) -> np.ndarray:
+    """The fine-tuned model's class probabilities on the cached val tensors."""
+    from workbook.ml.feeds import CachedBatches, predict
+
+    base, head = parts(classifier)
+    top = build_top_classifier(split_base(base, fine_tune_at), head)
+    cut = cache.cut("val")
+    return softmax(predict(top, CachedBatches(cut, np.zeros(len(cut[0]), int), batch, 0, shuffle=False)))
+
+
+def head_probs(head: keras.Model, pooled: np.ndarray) -> np.ndarray:
+    return softmax(head.predict(pooled, batch_size=1024, verbose=0))
+
+
+@dataclass
+class Baseline:
+    probs: np.ndarray | None  # over the N classes; None when the baseline cannot apply
+    note: str  # how it was computed, or why it was skipped
+
+
+def _with_top(weights: str, image_size: int, root: Path, alpha: float) -> keras.Model:
+    from workbook.pipeline.params import resolve
+
+    shape = (image_size, image_size, 3)
+    if weights == "imagenet":
+        return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights="imagenet")
+    model = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights=None)
+    model.load_weights(str(resolve(weights, root)))  # by order: the file's names are Keras 2's
+    return model
+
+
+def same_trunk(a: keras.Model, b: keras.Model) -> bool:
+    """True when every weight of base `a` equals the corresponding weight of model `b`."""
+    for layer in a.layers:
+        mine = layer.get_weights()
+        if not mine:
+            continue
+        try:
+            theirs = b.get_layer(layer.name).get_weights()
+        except ValueError:
+            return False
+        if len(mine) != len(theirs) or not all(np.array_equal(x, y) for x, y in zip(mine, theirs)):
+            return False
+    return True
+
+
+def baseline(weights: str, model_weights: str, image_size: int, classes: list[str], root: Path,
+             pooled_val: np.ndarray, val_files: list[str], alpha: float = 1.0) -> Baseline:
+    """The pretrained ImageNet classifier restricted to the N classes, with no training at all."""
+    if weights == "none":
+        return Baseline(None, "skipped: evaluate.baseline_weights is none")
+    idx = imagenet.indices(classes)
+    if idx is None:
+        unknown = [c for c in classes if c not in imagenet.wnid_index()][:3]
+        return Baseline(None, f"skipped: the classes are not ImageNet wnids (e.g. {', '.join(unknown)}), "
+                              "so the ImageNet classifier has no output for them")
+    try:
+        full = _with_top(weights, image_size, root, alpha)
+    except Exception as e:  # no network for "imagenet", or a file that does not fit
+        return Baseline(None, f"skipped: the with-top weights could not be loaded ({e})")
+    kernel, bias = full.get_layer("predictions").get_weights()
+    pretrained = build_base(image_size, model_weights, root, alpha)
+    if same_trunk(pretrained, full):
+        pooled = pooled_val
+        how = ("the cached pooled features times the classifier's Dense weights (its trunk is "
+               "the base the cache was computed with, checked weight by weight)")
+    else:
+        from workbook.ml.feeds import ImageBatches, predict
+        from workbook.ml.network import preprocessing
+
+        pixels = keras.Input((image_size, image_size, 3))
+        trunk = keras.Model(full.input, full.layers[-2].output)  # up to the global pooling
+        model = keras.Model(pixels, trunk(preprocessing()(pixels)))
+        pooled = predict(model, ImageBatches(val_files, np.zeros(len(val_files), int), 128, 0, shuffle=False))
+        how = "its whole network over every val image (its trunk differs from model.weights)"
+    logits = pooled @ kernel[:, idx] + bias[idx]
+    return Baseline(softmax(logits), f"computed from {how}; outputs restricted to the {len(idx)} classes")
+
+
+# ---------------------------------------------------------------------------------------------
+# the evaluate stage
+
+MODELS = ("fine-tuned", "head only", "no-training baseline")
+
+
+@dataclass
+class EvaluateResult(Summary):
+    """The evaluate stage's result; its plain fields are results/evaluate.json."""
+
+    template = "evaluate.md.j2"
+    accuracy: Accuracy  # the fine-tuned model, with its 95% interval
+    head: Accuracy  # the head on the frozen base, before fine-tuning
+    baseline: Accuracy | None  # the no-training ImageNet classifier; None when it cannot apply
+    baseline_note: str  # how the baseline was computed, or why it was skipped
+    vs_baseline: Paired | None  # fine-tuned (a) against the baseline (b), image by image
+    macro_f1: float
+    imagenet_val: dict[str, Accuracy]  # each model on the val images from ImageNet's own val split
+    val_seen_in_pretraining: int  # val images named as ImageNet train images
+    train_images: int
+    fine_tune_at: int
+    layers_fine_tuned: int
+    names: list[str]  # readable class names, in class order
+    comparison: pd.DataFrame  # one row per model
+    per_class: pd.DataFrame  # precision, recall, F1, support (fine-tuned)
+    confusion: np.ndarray  # counts, rows true class (fine-tuned)
+    confusion_normalised: np.ndarray
+    mistakes: pd.DataFrame  # the most confident wrong predictions
+
+    @property
+    def val_images(self) -> int:
+        return self.accuracy.images
+
+
+def _comparison(y: np.ndarray, probs: dict[str, np.ndarray], names: list[str], held_out: np.ndarray):
+    rows, subset = [], {}
+    for name, p in probs.items():
+        overall, _ = scores(y, p, names)
+        acc = Accuracy.of_predictions(y, p.argmax(axis=1))
+        subset[name] = Accuracy.of_predictions(y[held_out], p[held_out].argmax(axis=1))
+        rows.append({"model": name, "accuracy": acc.value, "95% CI low": acc.low, "95% CI high": acc.high,
+                     "errors": acc.images - acc.right, "macro F1": overall["macro_f1"],
+                     f"accuracy on the {int(held_out.sum())} ImageNet-val images": subset[name].value})
+    return pd.DataFrame(rows), subset
+
+
+def log_confusion(folder: Path, y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
+    """The confusion matrix for `dvc plots` (DVCLive's sklearn plot: one actual/predicted row per image)."""
+    import logging
+
+    from dvclive import Live
+
+    logging.getLogger("dvclive").setLevel(logging.WARNING)
+    with Live(dir=str(folder), save_dvc_exp=False, dvcyaml=None, report=None) as live:
+        live.log_sklearn_plot("confusion_matrix", [names[i] for i in y], [names[i] for i in predicted],
+                              name="confusion_matrix.json")
+
+
+def run(P, paths) -> EvaluateResult:
+    """The evaluate stage: every val image through the fine-tuned model, the head and the baseline."""
+    from workbook.ml.feature_cache import Data
+    from workbook.pipeline.params import BASE_LAYERS
+
+    d = Data.load(paths)
+    manifest = pd.read_csv(paths.manifest)
+    val = manifest[manifest.split == "val"].reset_index(drop=True)
+    names = list(imagenet.display_names(d.classes).values())
+    pooled = d.cache.pooled("val")
+    k = P.finetune.fine_tune_at
+    probs = {"fine-tuned": finetuned_probs(load_model(paths.model), d.cache, k),
+             "head only": head_probs(load_model(paths.head_model), pooled)}
+    found = baseline(P.evaluate.baseline_weights, P.model.weights, P.data.image_size, d.classes,
+                     paths.root, pooled, d.val_files, P.model.alpha)
+    if found.probs is not None:
+        probs["no-training baseline"] = found.probs
+    y, held_out = d.y_val, (val.origin == "ImageNet val").to_numpy()
+    comparison, subset = _comparison(y, probs, names, held_out)
+    overall, per_class = scores(y, probs["fine-tuned"], names)
+    counts, normalised = confusions(y, probs["fine-tuned"], len(names))
+    predicted = probs["fine-tuned"].argmax(axis=1)
+    result = EvaluateResult(
+        accuracy=Accuracy.of_predictions(y, predicted),
+        head=Accuracy.of_predictions(y, probs["head only"].argmax(axis=1)),
+        baseline=Accuracy.of_predictions(y, found.probs.argmax(axis=1)) if found.probs is not None else None,
+        baseline_note=found.note,
+        vs_baseline=paired(y, predicted, found.probs.argmax(axis=1)) if found.probs is not None else None,
+        macro_f1=overall["macro_f1"], imagenet_val=subset,
+        val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=len(d.y_train),
+        fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
+        per_class=per_class, confusion=counts, confusion_normalised=normalised,
+        mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes,
+                                    images=d.val_images))
+    write_details(paths.details("evaluate"), result)
+    write_csv(paths.table("eval_per_class"), per_class)
+    log_confusion(paths.live("evaluate"), y, predicted, names)
+    return result

@@ -1,0 +1,1 @@
+"""Commands that are not stages: the bench and the arithmetic count it measures against."""

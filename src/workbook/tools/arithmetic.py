@@ -1,0 +1,106 @@
+"""The study's arithmetic: the multiply-adds each stage makes, counted from the network and the
+params, and the least time a CPU could make them in (`python -m workbook bench`'s floor).
+
+A multiply-add is one weight times one input, summed in: Conv2D, DepthwiseConv2D and Dense layers
+make them all (BatchNorm, activations, pooling and adds are a few operations per value, left
+out). Training a layer costs three times its forward pass: the forward, the gradient of its
+weights, the gradient of its input; the first trained layer needs no input gradient. The floor
+is all of it at this CPU's float32 matrix-multiply rate (NumPy's BLAS on every core, the fastest
+arithmetic the machine does), so no implementation of the same study can run faster; int8 work
+counts as float32 work, as fast as XNNPACK's int8 kernels run on CPUs without int8 dot-product
+instructions (see the quantize report). Decoding and resizing images (the data stage) is no
+multiply-add: the floor leaves it out.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+
+def layer_multiply_adds(layer: keras.layers.Layer) -> int:
+    """Multiply-adds of `layer` for one sample, from its input and output shapes (0 for layers
+    without a weight matrix; a weight matrix of a kind not counted here raises)."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        out = layer.output.shape[1:]
+        return int(np.prod(out)) * int(np.prod(layer.kernel_size))
+    if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
+        out, fan_in = layer.output.shape[1:], layer.input.shape[-1] // layer.groups
+        return int(np.prod(out)) * int(np.prod(layer.kernel_size)) * int(fan_in)
+    if isinstance(layer, keras.layers.Dense):
+        return int(np.prod(layer.input.shape[1:])) * layer.units
+    if any(w.name.endswith("kernel") for w in layer.weights):
+        raise ValueError(f"{layer.name}: a {type(layer).__name__} layer, whose multiply-adds are not counted")
+    return 0
+
+
+def _weighted(model: keras.Model) -> list[int]:
+    """Multiply-adds of each weighted layer of `model` (nested models included), in graph order."""
+    out = []
+    for layer in model.layers:
+        out += _weighted(layer) if isinstance(layer, keras.Model) else [layer_multiply_adds(layer)]
+    return [m for m in out if m]
+
+
+def forward(*models: keras.Model) -> int:
+    """Multiply-adds of one sample through `models`, one after the other."""
+    return sum(sum(_weighted(m)) for m in models)
+
+
+def training(*models: keras.Model) -> int:
+    """Multiply-adds of one training step's sample through `models`, all trained: forward, weight
+    gradients, and input gradients for every weighted layer but the first."""
+    layers = [m for model in models for m in _weighted(model)]
+    return 2 * sum(layers) + sum(layers[1:])
+
+
+def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str, int]:
+    """Multiply-adds of each stage of the study with params `P` on `n_train` + `n_val` images of
+    `n_classes` classes: every pass the stage makes, as its code makes it."""
+    from workbook.ml import latency, op_profile
+    from workbook.ml.holdout import holdout_size
+    from workbook.ml.network import build_base, build_head, split_base
+
+    base = build_base(P.data.image_size, "none", alpha=P.model.alpha)  # shapes only
+    split = split_base(base, P.finetune.fine_tune_at)
+    head = build_head(n_classes, P.train.dense_units, P.train.dropout, P.seed, int(base.output.shape[-1]))
+    full, trunk, top = forward(base), forward(split.trunk), forward(split.top)
+    flip, pixels = P.train.augment == "flip", P.train.augment == "full"
+    n_held = holdout_size(n_train, P.tune.holdout, n_classes)
+    classifier = full + forward(head)  # pixels -> class scores, as the TFLite models run it
+    # head training: from cached pooled features, or (full) from pixels through the frozen base
+    head_step, head_eval = (full + training(head), classifier) if pixels else (training(head), forward(head))
+    # fine-tuning: from the cached cut, or (full) from pixels through the frozen trunk first
+    finetune_step = (trunk if pixels else 0) + training(split.top, head)
+    finetune_eval = classifier if pixels else top + forward(head)
+    Q = P.quantize
+    timed = len(latency.MODELS) * Q.max_threads * (Q.latency_runs + latency.WARMUP_RUNS)
+    profiled = len(latency.MODELS) * op_profile.ROUNDS * (op_profile.RUNS + op_profile.WARMUP)
+    scored = len(latency.MODELS) * n_val + min(Q.representative_samples, n_train) + n_classes
+    return {
+        "data": 0,
+        "features": (n_train * (2 if flip else 1) + n_val) * full,
+        "tune": P.tune.trials * P.tune.epochs * ((n_train - n_held) * training(head) + n_held * forward(head)),
+        "train": P.train.epochs * (n_train * head_step + n_val * head_eval),
+        "finetune": P.finetune.epochs * (n_train * finetune_step + n_val * finetune_eval),
+        # the fine-tuned model from the cut, the head from the pooled features, the baseline's
+        # ImageNet classifier on the pooled features (its trunk is the cache's), the N classes' outputs
+        "evaluate": n_val * (top + 2 * forward(head) + int(base.output.shape[-1]) * n_classes),
+        "quantize": (scored + timed + profiled) * classifier,
+        "report": 0,
+    }
+
+
+def matmul_gflops(seconds: float = 2.0, n: int = 2048) -> float:
+    """This CPU's float32 matrix-multiply rate, GFLOP/s (2 per multiply-add): NumPy's BLAS on
+    every core, the best of repeated n x n products over about `seconds`."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    a @ a  # warm-up: threads started, pages touched
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        a @ a
+        best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best

@@ -1,0 +1,277 @@
+"""`python -m workbook bench`: the study timed two ways with the same params.
+
+The workbook's way is the real pipeline: `dvc repro` in a temporary copy of the project, on the
+data and weights given. The uncached way pushes every image through the whole network for every
+epoch and every tuner trial, as the TF tutorial's recipe does; run in full it takes most of an
+hour here, so each of its three kinds of pass (frozen-base head step, fine-tuning step, plain
+inference) is timed on the same sample of real images and scaled to the image counts, epochs and
+trials of the params. Stages that do the same work both ways (data, quantize, report) count
+their measured time on both sides. The uncached side leaves out every stage's start-up, which
+favours it.
+
+The floor is each stage's multiply-adds (workbook.tools.arithmetic) at this CPU's float32
+matrix-multiply rate, measured before and after the runs (the machine's speed drifts; the faster
+rate gives the lower floor): no implementation of the same study runs faster here. The trunk
+pass is what the feature cache's engine (LiteRT) takes for the trunk alone over every image,
+reading included: how close real kernels come to that rate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+# What a fresh clone holds that the pipeline needs; the rest is built by it.
+PROJECT_FILES = ["params.yaml", "dvc.yaml", "data.dvc", "notebooks", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+SAMPLE = 1024  # images timed for each uncached kind of pass
+
+
+def copy_project(root: Path, dest: Path) -> Path:
+    """A git + DVC repository at `dest` holding the project's own files, as a fresh clone would."""
+    dest.mkdir(parents=True)
+    for item in PROJECT_FILES:
+        src = root / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            (dest / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / item)
+    (dest / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
+    for args in (["init", "-q"], ["config", "user.name", "workbook"], ["config", "user.email", "workbook@localhost"],
+                 ["add", "-A"], ["commit", "-qm", "copy of the project"]):
+        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def set_params(repo: Path, changes: dict) -> dict:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        group, _, key = dotted.rpartition(".")
+        (params[group] if group else params)[key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
+
+
+def children_peak_rss_gb() -> float:
+    """Largest resident set of any finished descendant (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+
+
+def self_peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+@dataclass
+class Run:
+    stages: dict[str, float]  # stage -> wall seconds
+    total_s: float
+    peak_rss_gb: float
+    noop_s: float  # a second `dvc repro` right after, with nothing changed
+
+
+def run_workbook(repo: Path) -> Run:
+    """The real pipeline, start to end; stage times from results/timings/."""
+    from workbook.pipeline.contract import read_timings
+    from workbook.pipeline.paths import Paths
+
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    def repro() -> float:
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, text=True,
+                              stdout=sys.stderr, stderr=subprocess.STDOUT)
+        if proc.returncode:
+            raise SystemExit(f"bench: dvc repro failed in {repo} (exit {proc.returncode}); see the output above")
+        return time.perf_counter() - start
+
+    total = repro()
+    peak = children_peak_rss_gb()
+    noop = repro()
+    stages = {s: t["wall_s"] for s, t in read_timings(Paths(repo)).items()}
+    return Run(stages, total, peak, noop)
+
+
+def _throughput(step, batches) -> float:
+    """Images per second of `step` over `batches`, after one warm-up batch (timed again when it
+    is the only one)."""
+    step(*batches[0])
+    start = time.perf_counter()
+    n = 0
+    for x, y in batches[1:] or batches:
+        step(x, y)
+        n += len(x)
+    return n / (time.perf_counter() - start)
+
+
+def uncached_rates(P, repo: Path) -> dict[str, float]:
+    """Images/s of the three kinds of pass the uncached way makes, timed on real images."""
+    import keras
+    import tensorflow as tf
+
+    from workbook.ml.feeds import ImageBatches
+    from workbook.ml.fitting import compile_classifier, seed_everything
+    from workbook.ml.network import (
+        augmentation,
+        build_base,
+        build_classifier,
+        build_head,
+        set_fine_tuning,
+    )
+    from workbook.ml.prepared import load_manifest
+
+    seed_everything(P.seed)
+    manifest, classes = load_manifest(repo / "data" / "prepared")
+    train = manifest[manifest.split == "train"].sample(frac=1, random_state=P.seed).head(SAMPLE)
+    sample = ImageBatches(list(train.file), train.y.to_numpy(), P.train.batch_size, P.seed, shuffle=False)
+    batches = [sample[i] for i in range(len(sample))]
+    base = build_base(P.data.image_size, P.model.weights, repo, P.model.alpha)
+    head = build_head(len(classes), P.train.dense_units, P.train.dropout, P.seed)
+    augment = augmentation(P.train.rotation, P.seed) if P.train.augment != "none" else None
+
+    def fit_rate(fine_tune_at):
+        set_fine_tuning(base, fine_tune_at)
+        model = compile_classifier(build_classifier(base, head, P.data.image_size, softmax=False,
+                                                    augment=augment, trainable=True), 1e-5)
+        return _throughput(lambda x, y: model.train_on_batch(x, y), batches)
+
+    rates = {"head_step": fit_rate(None), "finetune_step": fit_rate(P.finetune.fine_tune_at)}
+    set_fine_tuning(base, None)
+    plain = build_classifier(base, head, P.data.image_size)
+    infer = tf.function(lambda x: plain(x, training=False))
+    rates["inference"] = _throughput(lambda x, y: infer(x), batches)
+    rates["sample_images"] = len(train)
+    keras.backend.clear_session()
+    return rates
+
+
+def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
+    """Seconds of work per stage the uncached way, from the measured rates."""
+    from workbook.ml.holdout import holdout_size
+
+    n_train, n_val = counts["train_images"], counts["val_images"]
+    n_held = holdout_size(n_train, P.tune.holdout, counts["classes"])
+    head_epoch = n_train / rates["head_step"] + n_val / rates["inference"]
+    return {
+        "tune": P.tune.trials * P.tune.epochs * ((n_train - n_held) / rates["head_step"] + n_held / rates["inference"]),
+        "train": P.train.epochs * head_epoch,
+        "finetune": P.finetune.epochs * (n_train / rates["finetune_step"] + n_val / rates["inference"]),
+        # fine-tuned model, head-only model and the no-training baseline: three passes over val
+        "evaluate": 3 * n_val / rates["inference"],
+    }
+
+
+def trunk_pass_seconds(P, repo: Path) -> float:
+    """One plain forward pass of the trunk (below the cut) over every image, reading included,
+    with the engine the feature cache uses (LiteRT): what that engine needs for the trunk alone."""
+    from workbook.ml.extraction import Extractor, image_batches
+    from workbook.ml.network import build_base, split_base
+    from workbook.ml.prepared import load_manifest
+
+    manifest, _ = load_manifest(repo / "data" / "prepared")
+    split = split_base(build_base(P.data.image_size, P.model.weights, repo, P.model.alpha), P.finetune.fine_tune_at)
+    run = Extractor(split, pooled=False)
+    start = time.perf_counter()
+    for batch in image_batches(list(manifest.file), P.features.batch_size):
+        run(batch)
+    return time.perf_counter() - start
+
+
+def table(rows: list[tuple], header: tuple) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
+
+
+def bench(data: str, weights: str, baseline_weights: str | None, workdir: Path | None, keep: bool) -> dict:
+    from workbook.pipeline.params import load_params
+    from workbook.pipeline.paths import STAGES, find_root
+    from workbook.tools.arithmetic import matmul_gflops, stage_multiply_adds
+
+    root = find_root()
+    own = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="workbook-bench-")) if own else workdir
+    try:
+        repo = copy_project(root, workdir / "repo")
+        keyword = lambda w: w if w in ("imagenet", "none") else str(Path(w).resolve())
+        changes = {"data.source": str(Path(data).resolve()), "model.weights": keyword(weights)}
+        if baseline_weights:
+            changes["evaluate.baseline_weights"] = keyword(baseline_weights)
+        set_params(repo, changes)
+        P = load_params(repo / "params.yaml")
+        print("bench: this CPU's float32 matrix-multiply rate ...", file=sys.stderr)
+        rate_before = matmul_gflops()
+        print(f"bench: the workbook's way (dvc repro in {repo}) ...", file=sys.stderr)
+        cached = run_workbook(repo)
+        counts = json.loads((repo / "results" / "data.json").read_text())
+        print(f"bench: the uncached way, timed on up to {SAMPLE} train images per kind of pass ...", file=sys.stderr)
+        rates = uncached_rates(P, repo)
+        sample = rates.pop("sample_images")
+        work = uncached_stages(P, counts, rates)
+        print("bench: the trunk once over every image, and the matrix-multiply rate again ...", file=sys.stderr)
+        trunk_pass = trunk_pass_seconds(P, repo)
+        rate_after = matmul_gflops()
+        macs = stage_multiply_adds(P, counts["train_images"], counts["val_images"], counts["classes"])
+        rate = max(rate_before, rate_after)
+        floor = {s: 2 * m / (rate * 1e9) for s, m in macs.items()}
+        uncached = {s: work.get(s, cached.stages.get(s, 0.0)) for s in STAGES if s != "features"}
+        result = {
+            "stages": {s: {"workbook_s": round(cached.stages.get(s, 0.0), 1),
+                           "floor_s": round(floor[s], 1),
+                           "gflop": round(2 * macs[s] / 1e9, 1),
+                           "uncached_s": round(uncached[s], 1) if s in uncached else 0.0,
+                           "uncached_how": ("extrapolated" if s in work else "as measured" if s in uncached else "not needed")}
+                       for s in STAGES},
+            "total_s": round(cached.total_s, 1),
+            "noop_repro_s": round(cached.noop_s, 2),
+            "uncached_total_s": round(sum(uncached.values()), 1),
+            "speedup": round(sum(uncached.values()) / cached.total_s, 2),
+            "floor_s": round(sum(floor.values()), 1),
+            "matmul_gflops": {"before": round(rate_before, 1), "after": round(rate_after, 1)},
+            "trunk_pass_s": round(trunk_pass, 1),
+            "peak_rss_gb": round(cached.peak_rss_gb, 2),
+            "uncached_peak_rss_gb": round(self_peak_rss_gb(), 2),
+            "uncached_rates_img_s": {k: round(v, 1) for k, v in rates.items()},
+            "images": counts["train_images"] + counts["val_images"],
+            "sample_images": sample,
+        }
+        return result
+    finally:
+        if own and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(result: dict) -> str:
+    stages = result["stages"]
+    rows = [(s, f"{v['workbook_s']:.1f}", f"{v['floor_s']:.1f}", f"{v['gflop']:,.0f}", f"{v['uncached_s']:.1f}",
+             v["uncached_how"]) for s, v in stages.items()]
+    rows.append(("total (wall)", f"{result['total_s']:.1f}", f"{result['floor_s']:.1f}",
+                 f"{sum(v['gflop'] for v in stages.values()):,.0f}", f"{result['uncached_total_s']:.1f}", ""))
+    rates = ", ".join(f"{k} {v:.0f} img/s" for k, v in result["uncached_rates_img_s"].items())
+    matmul = result["matmul_gflops"]
+    return "\n".join([
+        table(rows, ("stage", "workbook s", "floor s", "GFLOP", "uncached s", "uncached measured how")),
+        "",
+        f"speedup: {result['speedup']:.1f}x   peak memory: workbook {result['peak_rss_gb']:.2f} GB, "
+        f"uncached {result['uncached_peak_rss_gb']:.2f} GB",
+        f"floor: the study's {sum(v['gflop'] for v in stages.values()) / 1000:.1f} TFLOP of multiply-adds at this "
+        f"CPU's float32 matrix-multiply rate, {max(matmul.values()):.1f} GFLOP/s (NumPy, every core; "
+        f"{matmul['before']:.1f} before the runs, {matmul['after']:.1f} after): {result['floor_s']:.1f} s, "
+        f"and the workbook took {result['total_s'] / result['floor_s']:.1f} times that",
+        f"the trunk alone once over all {result['images']:,} images (LiteRT, as the feature cache runs it): "
+        f"{result['trunk_pass_s']:.1f} s",
+        f"DVC between the stages (hashing and caching outputs, the lock file, starting each command): "
+        f"{result['total_s'] - sum(v['workbook_s'] for v in result['stages'].values()):.1f} s of the total",
+        f"a second `dvc repro` with nothing changed: {result['noop_repro_s']:.2f} s",
+        f"uncached rates, timed on {result['sample_images']} train images each: {rates}; scaled to every "
+        "image, epoch and trial of params.yaml (stage start-up not counted: this favours the uncached way).",
+    ])
