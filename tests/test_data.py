@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import SET_ASIDE, USED, draw, make_messy_set
 
+from workbook.pipeline import source
 from workbook.stages import data
 from workbook.stages.data import Candidate, DataError
 
@@ -127,7 +128,7 @@ def test_origin_of_imagenet_file_names():
 
 
 def test_pin_is_read_from_data_dvc():
-    pin = data.read_pin(Path(__file__).resolve().parents[1] / "data.dvc")
+    pin = source.read_pin(Path(__file__).resolve().parents[1] / "data.dvc")
     assert pin.url.endswith("imagenette2-160.tgz") and pin.checksum == "md5:e793b78cc4c9e9a4ccc0c1155377a412"
     assert data.expected_checksum(pin.url, None, pin) == pin.checksum
     assert data.expected_checksum("other.tgz", None, pin) is None

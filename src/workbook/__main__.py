@@ -1,5 +1,7 @@
 """Command line: `python -m workbook <command>` (or the `workbook` console script).
 
+  source               data/source.json: what the data stage depends on for data.source (one line
+                       on stderr, saying what to run offline, when it cannot be reached)
   run STAGE            run one stage of dvc.yaml: check params.yaml (one line naming a bad key),
                        execute its notebook with its declared params, render it into reports/
   compare              reports/compare.html: every experiment of `dvc exp show` side by side
@@ -26,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run one stage (what dvc.yaml's cmd of every stage calls)")
     p.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
 
+    sub.add_parser("source", help="write data/source.json, the data stage's dependency on data.source "
+                   "(dvc.yaml's source stage)")
+
     p = sub.add_parser("compare", help="compare the experiments of `dvc exp show` in reports/compare.html")
     p.add_argument("-n", "--num", type=int, default=1, metavar="N",
                    help="experiments based on the last N commits, as `dvc exp show -n N` (default 1)")
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--directory", required=True,
                    help="the tuner folder, the same for every process (a new one for a new search)")
 
-    commands = {"run": _run, "compare": _compare, "classify": _classify, "inspect": _inspect,
+    commands = {"source": _source, "run": _run, "compare": _compare, "classify": _classify, "inspect": _inspect,
                 "bench": _bench, "tune-worker": _tune_worker}
     args = parser.parse_args(argv)
     return commands[args.command](args) or 0
@@ -66,6 +71,14 @@ def _params():
     except ParamError as e:
         print(f"error: {e}", file=sys.stderr)
         return None
+
+
+def _source(args) -> int:
+    from workbook.pipeline.paths import Paths
+    from workbook.pipeline.source import main as source
+
+    paths = Paths.here()
+    return source(paths.root, paths.source)
 
 
 def _run(args) -> int:

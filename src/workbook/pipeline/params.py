@@ -16,6 +16,13 @@ from typing import Any, Callable
 
 import yaml
 
+ARCHIVE = re.compile(r"\.(tgz|tar\.gz|tar|zip)$", re.I)  # the archives data.source may name
+
+
+def is_url(source: str) -> bool:
+    return bool(re.match(r"^https?://", source))
+
+
 # MobileNetV2 (no top) has this many layers at any input size and width multiplier;
 # tests/test_model.py checks it against Keras, and model.build_base checks it again.
 BASE_LAYERS = 154
@@ -256,12 +263,12 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
     if p.finetune.fine_tune_at >= BASE_LAYERS:
         fail("finetune.fine_tune_at", f"must be below {BASE_LAYERS}, the number of base layers")
     source = p.data.source
-    if not re.match(r"^https?://", source):
+    if not is_url(source):
         path = resolve(source, root)
         if not path.exists():
             fail("data.source", f"no such file or folder ({path}); give a URL, an archive or a folder set"
                  + _queue_hint(source, root))
-        if path.is_file() and not re.search(r"\.(tgz|tar\.gz|tar|zip)$", path.name, re.I):
+        if path.is_file() and not ARCHIVE.search(path.name):
             fail("data.source", "a file source must be a .tgz, .tar.gz, .tar or .zip archive")
     for dotted, with_top in (("model.weights", False), ("evaluate.baseline_weights", True)):
         value = p.get(dotted)

@@ -65,6 +65,11 @@ class Paths:
         return self._at("data/raw")
 
     @property
+    def source(self) -> Path:
+        """What the data stage depends on for data.source (workbook.pipeline.source)."""
+        return self.root / "data" / "source.json"
+
+    @property
     def prepared(self) -> Path:
         return self._at("data/prepared")
 

@@ -24,18 +24,18 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from workbook.analysis.results import Summary, write_details
 from workbook.ml.decode import UnreadableImage, load_rgb
 from workbook.ml.prepared import image_refs, pack_path
 from workbook.pipeline.atomic import atomic_path, scratch, write_text
+from workbook.pipeline.params import ARCHIVE, is_url
 from workbook.pipeline.progress import progress
+from workbook.pipeline.source import OFFLINE, Pin, read_pin
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val")
-ARCHIVE = re.compile(r"\.(tgz|tar\.gz|tar|zip)$", re.I)
 # Imagenette keeps ImageNet's file names: "n01440764_123.JPEG" came from ImageNet's train split,
 # "ILSVRC2012_val_00000293.JPEG" from its val split. Anything else is of unknown origin.
 ORIGINS = (("ImageNet val", re.compile(r"^ILSVRC2012_val_\d+")), ("ImageNet train", re.compile(r"^n\d{8}_\d+")))
@@ -47,25 +47,6 @@ class DataError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # fetching and verifying
-
-
-@dataclass(frozen=True)
-class Pin:
-    url: str
-    path: str  # where data.dvc puts the archive, relative to the repository root
-    checksum: str  # "md5:<hex>"
-
-
-def read_pin(data_dvc: Path) -> Pin | None:
-    """The default archive's URL and checksum as recorded in data.dvc (None when absent)."""
-    if not data_dvc.is_file():
-        return None
-    record = yaml.safe_load(data_dvc.read_text())
-    try:
-        out = record["outs"][0]
-        return Pin(record["deps"][0]["path"], out["path"], "md5:" + out["md5"])
-    except (KeyError, IndexError, TypeError):
-        raise DataError(f"{data_dvc}: expected deps[0].path and outs[0].md5/path (a dvc import-url record)") from None
 
 
 def expected_checksum(source: str, checksum: str | None, pin: Pin | None) -> str | None:
@@ -95,10 +76,6 @@ def verify(path: Path, expected: str | None) -> None:
         )
 
 
-def is_url(source: str) -> bool:
-    return bool(re.match(r"^https?://", source))
-
-
 def fetch(source: str, root: Path, raw_dir: Path, expected: str | None, pin: Pin | None,
           retries: int = 3) -> Path:
     """A local path for `source`: a URL is downloaded (once) and verified; a path is verified."""
@@ -125,8 +102,7 @@ def fetch(source: str, root: Path, raw_dir: Path, expected: str | None, pin: Pin
             return target
         except (urllib.error.URLError, OSError, DataError) as e:
             if attempt == retries or isinstance(e, DataError) and attempt > 1:
-                raise DataError(f"data.source: could not download {source} ({e}); "
-                                "offline, point data.source at a local copy of the archive") from None
+                raise DataError(f"data.source: could not download {source} ({e}); {OFFLINE}") from None
             log.warning("download of %s failed (%s); retrying", source, e)
             time.sleep(2 ** attempt)
     raise AssertionError("unreachable")
