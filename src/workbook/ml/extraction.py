@@ -26,9 +26,8 @@ class Extractor:
     `pooled`: the cut tensors only, the trunk alone).
 
     The frozen network is converted once to a float32 TFLite model and run by LiteRT's XNNPACK
-    kernels on every core: on this 2-core CPU that is 2.5 times TensorFlow's speed (at 160 px,
-    437 against 172 images/s), with outputs within 1e-5 of TensorFlow's (relative), far below the
-    float16 cache's own rounding. tests/test_model.py holds the cache to the pixels' logits.
+    kernels on every core: about twice TensorFlow's speed on a CPU, with outputs within 1e-5 of
+    TensorFlow's (relative), far below the float16 cache's own rounding. tests/test_model.py holds the cache to the pixels' logits.
     """
 
     def __init__(self, split: Split, pooled: bool = True):

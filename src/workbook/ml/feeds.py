@@ -98,17 +98,15 @@ class CachedBatches(_Shuffled):
         `EpochOrder` points it at each epoch's draw, for `epochs` epochs.
 
         Keras feeds a PyDataset through tf.data's from_generator, which calls back into Python for
-        every batch while TensorFlow's threads compute; on 2 cores that cost fine-tuning 340 ms a
-        step against 135 ms when gathered in the graph (and the tiny head's steps far more, in
-        proportion). Which rows and views make each batch is still decided here, in NumPy, from
-        (seed, epoch): only the copying moves into TensorFlow.
+        every batch while TensorFlow's threads compute: gathered in the graph instead, a step
+        costs about a third. Which rows and views make each batch is still decided here, in
+        NumPy, from (seed, epoch): only the copying moves into TensorFlow.
 
         One pipeline per epoch, not one for all epochs with steps_per_epoch: Keras 3.15 runs the
-        last multi-step call of an epoch whole on such a pipeline, so its epochs took 320, 320 and
-        248 of 296 batches each (tests/test_batches.py checks what each epoch trains on). Every
-        epoch's rows lie in one flat tensor with the offsets of its batches: Keras makes a new
-        iterator for every epoch and every validation, and over ragged [epoch, batch, row]
-        tensors each cost 50 ms to make against 14 ms (the tuner's 120 iterators: 6 s of its 40).
+        last multi-step call of an epoch whole on such a pipeline, so epochs would not train on
+        their own batches (tests/test_batches.py checks what each epoch trains on). Every epoch's
+        rows lie in one flat tensor with the offsets of its batches: Keras makes a new iterator
+        for every epoch and every validation, and ragged tensors make that several times slower.
         The stages call it outside any strategy's scope; inside MirroredStrategy's, its epoch
         variable becomes a mirrored one and the pipeline gives the same batches (checked by hand).
         """

@@ -45,8 +45,8 @@ def saved_model(model):
 
     TFLiteConverter.from_keras_model exports a Keras 3 model through Keras's ExportArchive
     first (TF 2.21), which also walks every layer's trackable children and traces the call five
-    more times: 8.2 s against 3.7 s for the classifier here, and the conversions after it took
-    15.8 s against 13.1 s. The TFLite models are the same but for one internal tensor's name:
+    more times, twice the time of this export. The TFLite models are the same but for one
+    internal tensor's name:
     the same ops, weights and quantization, every output identical on val.
     """
     import functools

@@ -261,8 +261,8 @@ def cpu_int8_support(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
     "int8_dot" = the widest int8 dot-product instruction set (x86: amx_int8, avx512_vnni,
     avx_vnni, or "none" for AVX2 alone, where int8 multiplies are widened to 16 bits and
     vpmaddwd does 16 multiply-adds per instruction against 8 for a float FMA; Arm: i8mm,
-    asimddp). Without one, int8 is no faster than float32 for MobileNetV2 (measured on two AMD
-    EPYCs with AVX2+FMA only: 0.91 to 1.11x on one, 0.97x on the other); with VNNI 2x or more."""
+    asimddp). Without one, int8 is about as fast as float32 for MobileNetV2; with VNNI, twice
+    as fast or more."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
