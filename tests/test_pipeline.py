@@ -192,6 +192,17 @@ def test_editing_any_module_reruns_every_stage_that_imports_it(study):
     assert changed_stages(study) == set()
 
 
+def test_editing_the_fine_tuning_code_reruns_finetune_not_the_tuner_or_the_head(study):
+    path = study.root / "src" / "workbook" / "ml" / "fine_tuning.py"
+    original = path.read_text()
+    path.write_text(original + "\n# edited\n")
+    try:
+        changed = changed_stages(study)
+    finally:
+        path.write_text(original)
+    assert "finetune" in changed and not {"data", "features", "tune", "train"} & changed, changed
+
+
 def test_seed_reaches_neither_data_nor_features(study):
     params = yaml.safe_load((study.root / "params.yaml").read_text())
     original = (study.root / "params.yaml").read_text()
