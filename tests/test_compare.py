@@ -19,6 +19,7 @@ from conftest import REPO
 from matplotlib.collections import PathCollection
 
 from workbook.analysis import compare
+from workbook.pipeline.runner import read_notebook
 
 matplotlib.use("Agg")
 
@@ -241,7 +242,7 @@ def make_repo(root: Path) -> Path:
         "stages:\n  study:\n    cmd: python fake_study.py\n    deps: [fake_study.py]\n"
         "    params: [seed, data.image_size]\n    metrics:\n      - metrics/study.json:\n          cache: false\n")
     (root / "notebooks").mkdir()
-    (root / "notebooks" / "compare.ipynb").write_text((REPO / "notebooks" / "compare.ipynb").read_text())
+    (root / "notebooks" / "compare.py").write_text((REPO / "notebooks" / "compare.py").read_text())
     (root / ".gitignore").write_text("/reports/\n")
     _run("git", "init", "-q", cwd=root)
     _run(sys.executable, "-m", "dvc", "init", "-q", cwd=root)
@@ -310,12 +311,10 @@ def test_compare_command_without_experiments_says_what_to_run(tmp_path, capsys):
     assert not (root / "reports" / "compare.html").exists()
 
 
-def test_the_source_notebook_is_thin_and_carries_no_outputs():
-    nb = json.loads((REPO / "notebooks" / "compare.ipynb").read_text())
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
-    assert "parameters" in code[0]["metadata"].get("tags", [])
-    lines = [line for c in code for line in "".join(c["source"]).splitlines() if line.strip()]
+def test_the_source_notebook_is_thin_and_takes_its_parameters_first():
+    code = [c for c in read_notebook(REPO / "notebooks" / "compare.py").cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    lines = [line for c in code for line in c.source.splitlines() if line.strip()]
     assert len(lines) <= 40
     assert not any('f"' in line or "f'" in line for line in lines), "prose is markdown, numbers are in tables"
 

@@ -9,8 +9,8 @@ pipeline's outputs alone.
 from __future__ import annotations
 
 import ast
-import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from conftest import REPO
 from workbook.pipeline.contract import notebook_name
 from workbook.pipeline.params import keys
 from workbook.pipeline.paths import STAGES
-from workbook.pipeline.runner import notebook_code
+from workbook.pipeline.runner import notebook_code, read_notebook
 
 SRC = REPO / "src" / "workbook"
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
@@ -76,6 +76,11 @@ def notebook_source(path: Path) -> str:
     return "\n".join(notebook_code(path))
 
 
+def stage_notebook(stage: str, root: Path = REPO) -> Path:
+    """notebooks/NN_stage.py: the stage's notebook, as text (what dvc.yaml depends on)."""
+    return root / "notebooks" / f"{notebook_name(stage)}.py"
+
+
 def closure(modules: set[str]) -> set[str]:
     """Every workbook module reachable from `modules` through their imports, with the package
     __init__ files that importing them runs."""
@@ -92,7 +97,7 @@ def closure(modules: set[str]) -> set[str]:
 def derived_deps(stage: str) -> set[str]:
     """src/workbook files a stage must depend on: its notebook's imports, closed, minus
     presentation-only modules."""
-    used = closure(module_imports(notebook_source(REPO / "notebooks" / f"{notebook_name(stage)}.ipynb")))
+    used = closure(module_imports(notebook_source(stage_notebook(stage))))
     return {f"src/workbook/{m}" for m in used - PRESENTATION_ONLY}
 
 
@@ -144,35 +149,78 @@ def test_each_param_is_declared_once_and_exists(stage):
 def test_stage_runs_through_the_runner_and_its_notebook_receives_only_params(stage):
     spec = DVC[stage]
     assert spec["cmd"] == f"python -m workbook run {stage}"
-    nb = json.loads((REPO / "notebooks" / f"{notebook_name(stage)}.ipynb").read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    assert re.fullmatch(r"params = None(\s*#.*)?", "".join(cell["source"]).strip())
-    code = notebook_source(REPO / "notebooks" / f"{notebook_name(stage)}.ipynb")
+    cell = next(c for c in read_notebook(stage_notebook(stage)).cells if "parameters" in c.metadata.get("tags", []))
+    assert re.fullmatch(r"params = None(\s*#.*)?", cell.source.strip())
+    code = notebook_source(stage_notebook(stage))
     assert f'start("{stage}", params)' in code
     # no notebook restates a param by name: it reads them from the stage's view only
     assert not re.search(r"\b(seed|data|model|features|tune|train|finetune|evaluate|quantize)_\w+\s*=", code)
-    assert f"notebooks/{notebook_name(stage)}.ipynb" in spec["deps"]
+    assert f"notebooks/{notebook_name(stage)}.py" in spec["deps"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_notebooks_are_thin(stage):
-    code = notebook_source(REPO / "notebooks" / f"{notebook_name(stage)}.ipynb")
+    code = notebook_source(stage_notebook(stage))
     lines = [line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert len(lines) <= MAX_CODE_LINES, f"{stage}: {len(lines)} code lines"
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
-def test_source_notebooks_carry_no_outputs(path):
-    for cell in json.loads(path.read_text())["cells"]:
-        if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None
+def test_the_notebooks_are_text_with_cells_only():
+    assert sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_file() and p.suffix != ".py") == []
+    for path in (REPO / "notebooks").glob("*.py"):
+        text = path.read_text()
+        assert text.startswith("# %%"), f"{path.name}: a header (notebook metadata) before the first cell"
+        markers = [line for line in text.splitlines() if line.startswith("# %%")]
+        assert set(markers) <= {"# %%", "# %% [markdown]", '# %% tags=["parameters"]'}, path.name
+
+
+def jupyterlab(root: Path):
+    """What JupyterLab reads and saves notebooks through (Jupytext's contents manager), over a copy
+    of the notebooks and jupytext.toml in `root`."""
+    from jupytext.sync_contentsmanager import TextFileContentsManager
+
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    shutil.copy(REPO / "jupytext.toml", root)
+    return TextFileContentsManager(root_dir=str(root))
+
+
+def test_opening_running_and_saving_a_notebook_in_jupyterlab_writes_the_same_bytes(tmp_path):
+    """What JupyterLab does to an unedited notebook: a kernel named, outputs, execution counts, cell
+    ids and cell metadata added, then saved."""
+    import nbformat
+
+    manager = jupyterlab(tmp_path)
+    for path in sorted((tmp_path / "notebooks").glob("*.py")):
+        name = f"notebooks/{path.name}"
+        nb = manager.get(name, type="notebook")["content"]
+        nb.metadata.update(kernelspec={"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+                           language_info={"name": "python", "version": "3.11.9", "mimetype": "text/x-python"})
+        for i, cell in enumerate(nb.cells):
+            cell["id"] = f"cell-{i}"
+            cell.metadata.update(collapsed=False, scrolled=True, execution={"iopub.status.idle": "2026-01-01"})
+            if cell.cell_type == "code":
+                cell.execution_count = i
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="something\n")]
+        manager.save({"type": "notebook", "format": "json", "content": nb}, name)
+        assert path.read_bytes() == (REPO / name).read_bytes(), name
+        assert sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".py")) == [], "no paired .ipynb"
+
+
+def test_editing_a_cell_changes_the_text_notebook(tmp_path):
+    manager = jupyterlab(tmp_path)
+    name = f"notebooks/{notebook_name('finetune')}.py"
+    nb = manager.get(name, type="notebook")["content"]
+    nb.cells[0].source += "\nA sentence more."
+    manager.save({"type": "notebook", "format": "json", "content": nb}, name)
+    assert (tmp_path / name).read_text() != (REPO / name).read_text()
+    assert "# A sentence more." in (tmp_path / name).read_text()
 
 
 VERDICT_WORDS = re.compile(r"does not beat|falls short|within chance|-point target|NOT met")
 
 
 def test_verdicts_are_worded_in_one_module():
-    places = [p for p in [*SRC.rglob("*.py"), *(REPO / "notebooks").glob("*.ipynb")]
+    places = [p for p in [*SRC.rglob("*.py"), *(REPO / "notebooks").glob("*.py")]
               if VERDICT_WORDS.search(p.read_text()) and p.name != "verdicts.py"]
     assert places == []
 

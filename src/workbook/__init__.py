@@ -8,8 +8,8 @@ need (workbook.stages.data, workbook.ml.network, ...).
 import os
 
 # TensorFlow's C++ INFO and WARNING lines (the CPU-feature notice, converter chatter) would fill
-# every report; errors still show. Takes effect when workbook is imported before TensorFlow. The
-# few native lines it does not reach (the oneDNN notice among them) are for workbook.pipeline.quiet.
+# the terminal of every run; errors still show. Takes effect when workbook is imported before
+# TensorFlow. Native lines never reach a notebook's cells either way (workbook.pipeline.kernel).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"

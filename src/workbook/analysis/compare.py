@@ -15,7 +15,7 @@ kept over the baseline commit, the baseline over the workspace (`dvc exp run` le
 result in the workspace, and `dvc exp apply` copies one there). Rows left out (queued, running,
 failed, no metrics, duplicates) are listed with the reason.
 
-Not a pipeline stage: `python -m workbook compare` (`main`) runs notebooks/compare.ipynb, which
+Not a pipeline stage: `python -m workbook compare` (`main`) runs notebooks/compare.py, which
 calls the functions here, into reports/compare.html.
 """
 
@@ -281,7 +281,7 @@ def param_figure(c: Comparison) -> plt.Figure:
 
 
 def main(root: Path, commits: int = 1) -> int:
-    """`python -m workbook compare`: reports/compare.html from notebooks/compare.ipynb, over the
+    """`python -m workbook compare`: reports/compare.html from notebooks/compare.py, over the
     experiments based on the last `commits` commits; 1 (after saying what to run, on stderr) when
     there is nothing to compare or the notebook fails."""
     from workbook.pipeline.runner import NotebookFailed, execute
@@ -294,7 +294,7 @@ def main(root: Path, commits: int = 1) -> int:
         return 1
     paths.compare.parent.mkdir(parents=True, exist_ok=True)
     try:
-        execute(paths.root / "notebooks" / "compare.ipynb", paths.compare, {"repo": str(paths.root), "commits": commits},
+        execute(paths.root / "notebooks" / "compare.py", paths.compare, {"repo": str(paths.root), "commits": commits},
                 paths.root, "Compare experiments")
     except NotebookFailed as e:
         print(f"error: {e}", file=sys.stderr)

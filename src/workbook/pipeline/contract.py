@@ -30,7 +30,7 @@ RUN_ENV = "WORKBOOK_RUN"  # set by `python -m workbook run STAGE` (workbook.pipe
 
 
 def notebook_name(stage: str) -> str:
-    """"data" -> "01_data": the source notebook is notebooks/01_data.ipynb."""
+    """"data" -> "01_data": the source notebook is notebooks/01_data.py (a text notebook)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     return f"{STAGES.index(stage) + 1:02d}_{stage}"

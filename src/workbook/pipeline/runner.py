@@ -8,6 +8,9 @@ temporary file, rendered to HTML in the same process, and only a notebook that r
 renamed into place.
 A notebook that fails leaves its partly executed copy under a `.tmp-` name beside the target
 (ignored by git and DVC, swept by the next run), so the failing cell can be read.
+
+The source notebooks are text (notebooks/NN_stage.py, Jupytext's percent format: see
+jupytext.toml): read into a notebook in memory, executed, and written out as .ipynb and .html.
 """
 
 from __future__ import annotations
@@ -21,24 +24,37 @@ from pathlib import Path
 
 from workbook.pipeline.atomic import TMP_PREFIX, atomic_path, write_json
 from workbook.pipeline.contract import RUN_ENV, declared_params, notebook_name
+from workbook.pipeline.kernel import QUIET_ARGS, quiet_kernels
 from workbook.pipeline.params import load_params, subset
 from workbook.pipeline.paths import Paths, find_root
-from workbook.pipeline.quiet import quiet_notebook
 
 
 class NotebookFailed(RuntimeError):
     """A notebook raised; the message names the cell's error and where the partial copy is."""
 
 
-def notebook_code(notebook: Path) -> list[str]:
-    """The Python of each code cell of `notebook`, without its lines of IPython magics and shell
-    escapes. Raises on a file that is no notebook."""
-    cells = [c for c in json.loads(Path(notebook).read_text())["cells"] if c["cell_type"] == "code"]
-    return ["\n".join(line for line in "".join(c.get("source", "")).splitlines()
-                      if not line.lstrip().startswith(("%", "!"))) for c in cells]
+# The kernel the runner starts, as the executed notebooks name it (the source notebooks name none).
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-def imported_modules(notebook: Path) -> list[str]:
+def read_notebook(path: Path):
+    """The notebook at `path` (a text notebook, or an .ipynb), as an nbformat notebook in memory.
+    Raises on an .ipynb that is no notebook."""
+    import jupytext
+
+    return jupytext.read(Path(path))
+
+
+def notebook_code(notebook) -> list[str]:
+    """The Python of each code cell of `notebook` (a path, or a notebook read), without its lines of
+    IPython magics and shell escapes. Raises on a file that is no notebook."""
+    nb = read_notebook(notebook) if isinstance(notebook, (str, Path)) else notebook
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    return ["\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            for c in cells]
+
+
+def imported_modules(notebook) -> list[str]:
     """The modules the notebook's code cells import at their top level, in order, for
     workbook.pipeline.kernel.preload: `import a.b` gives "a.b"; `from a import b` gives "a.b" (a module, or
     a name that preload skips) after "a"."""
@@ -65,14 +81,15 @@ def imported_modules(notebook: Path) -> list[str]:
 class _Kernel:
     """The notebook's kernel, talking to this process over Unix sockets in a private temporary
     folder: nothing listens on the network (over TCP, ipykernel warns of unencrypted traffic at
-    every start), and the sockets go with the folder. Started before papermill, and asked at once
-    to import the notebook's modules while this process loads papermill (workbook.pipeline.kernel)."""
+    every start), and the sockets go with the folder. Started first, and asked to import the
+    notebook's modules as soon as they are read, while this process loads papermill
+    (workbook.pipeline.kernel)."""
 
     def __init__(self, folder: str, cwd: Path):
         from jupyter_client.manager import KernelManager
 
-        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
-        self.km.start_kernel(cwd=str(cwd))
+        self.km = KernelManager(kernel_name=KERNELSPEC["name"], transport="ipc", ip=os.path.join(folder, "kernel"))
+        self.km.start_kernel(cwd=str(cwd), extra_arguments=QUIET_ARGS)
         self._preloading = None
 
     def preload(self, modules: list[str]) -> None:
@@ -128,13 +145,12 @@ class _Kernel:
 
 
 @contextlib.contextmanager
-def _kernel(cwd: Path, preload: list[str]):
-    """A started kernel, already importing `preload`, shut down when the block ends."""
+def _kernel(cwd: Path):
+    """A started kernel, shut down when the block ends."""
     with tempfile.TemporaryDirectory(prefix="workbook-kernel-") as folder:
         kernel = _Kernel(folder, cwd)
         ran = False
         try:
-            kernel.preload(preload)
             yield kernel
             ran = True
         finally:
@@ -149,21 +165,22 @@ def execute(source: Path, target: Path, parameters: dict, cwd: Path, title: str 
     target = Path(target)
     partial = target.with_name(f"{TMP_PREFIX}{target.name}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _kernel(cwd, imported_modules(source)) as kernel:
-        import nbformat
+    quiet_kernels()  # for the kernels JupyterLab and nbconvert start from this environment too
+    with _kernel(cwd) as kernel:
+        nb = read_notebook(source)  # while the kernel starts
+        kernel.preload(imported_modules(nb))
         import papermill
         from nbconvert import HTMLExporter
 
+        nb.metadata.pop("jupytext", None)
+        nb.metadata.update(kernelspec=KERNELSPEC, language_info={"name": "python"})
         kernel.preloaded()
         try:
-            papermill.execute_notebook(str(source), str(partial), parameters=parameters, cwd=str(cwd), km=kernel.km,
-                                       log_output=True, progress_bar=False, report_mode=False)
+            nb = papermill.execute_notebook(nb, str(partial), parameters=parameters, cwd=str(cwd), km=kernel.km,
+                                            log_output=True, progress_bar=False, report_mode=False)
         except papermill.PapermillExecutionError as e:
             raise NotebookFailed(f"{source}: cell {e.exec_count} raised {e.ename}: {e.evalue}\n"
                                  f"the partly executed notebook is {partial}") from None
-    nb = nbformat.read(partial, as_version=4)
-    if quiet_notebook(nb):  # native start-up lines that no setting reaches (workbook.pipeline.quiet)
-        nbformat.write(nb, partial)
     html, _ = HTMLExporter(template_name="lab").from_notebook_node(
         nb, resources={"metadata": {"name": title or target.stem}})
     with atomic_path(target.with_suffix(".html")) as tmp:
@@ -186,7 +203,7 @@ def run_stage(stage: str, root: Path | None = None) -> Path:
     values = subset(load_params(paths.params), declared_params(stage, root))
     os.environ[RUN_ENV] = stage
     name = notebook_name(stage)
-    executed = execute(root / "notebooks" / f"{name}.ipynb", paths.report(name), {"params": values},
+    executed = execute(root / "notebooks" / f"{name}.py", paths.report(name), {"params": values},
                        cwd=root, title=name.replace("_", " ", 1))
     papermill = json.loads(executed.read_text())["metadata"].get("papermill", {})
     write_json(paths.timing(stage), {"wall_s": round(time.time() - started, 2),

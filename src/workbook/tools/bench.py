@@ -32,7 +32,8 @@ from pathlib import Path
 import yaml
 
 # What a fresh clone holds that the pipeline needs; the rest is built by it.
-PROJECT_FILES = ["params.yaml", "dvc.yaml", "data.dvc", "notebooks", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["params.yaml", "dvc.yaml", "data.dvc", "jupytext.toml", "notebooks", "src", ".dvc/config", ".dvcignore",
+                 ".gitignore"]
 SAMPLE = 1024  # images timed for each uncached kind of pass
 
 

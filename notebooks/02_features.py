@@ -1,0 +1,40 @@
+# %% [markdown]
+# # 2 · Features: the frozen trunk, computed once per image
+#
+# **What it does.** With the base frozen below `finetune.fine_tune_at` and BatchNorm in inference
+# mode, everything below that index is a fixed function of the image. This stage runs that part
+# of MobileNetV2 once over every prepared image and stores its outputs: the tensors where frozen
+# layers feed trainable ones (the *cut*), and the pooled output of the pretrained base. Every
+# later stage (each tuner trial, head training, fine-tuning, evaluation) starts from these files
+# instead of the pixels. With `train.augment: flip` the mirrored train images are cached too.
+# The frozen network runs through LiteRT (XNNPACK kernels, every core), with outputs within 1e-5
+# of TensorFlow's; `tests/test_model.py` holds the cache to the logits computed from pixels.
+#
+# **Reads** `data/prepared/`, the weights named by `model.weights`. **Writes** `data/features/`,
+# `results/features.json`.
+
+# %% tags=["parameters"]
+params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
+
+# %%
+from workbook.stages import features
+from workbook.pipeline.contract import start
+
+stage = start("features", params)
+
+# %%
+result = features.run(stage.P, stage.paths)
+
+# %% [markdown]
+# ## The cut
+# The layers below `fine_tune_at` whose outputs feed layers at or above it: these tensors are all
+# the fine-tuned part of the network ever needs to see.
+
+# %%
+result.cut
+
+# %% [markdown]
+# ## The cache
+
+# %%
+result

@@ -1,0 +1,70 @@
+# %% [markdown]
+# # 6 · Evaluate: the fine-tuned model against two baselines
+#
+# **What it does.** Scores every val image with three models side by side: the **fine-tuned**
+# model, the **head** trained on the frozen base (before fine-tuning), and the **no-training
+# baseline**: the pretrained ImageNet classifier with its 1000 outputs restricted to the N classes
+# (where the classes are ImageNet wnids and `evaluate.baseline_weights` can be had). Every accuracy
+# comes with its 95% Wilson score interval, and the fine-tuned model is compared with the baseline
+# image by image (exact McNemar test). Then: per-class precision / recall / F1, confusion
+# matrices, the most confident mistakes, and accuracy on the val images that come from ImageNet's
+# own val split (the others were seen in pretraining).
+#
+# **Reads** `models/model.keras`, `models/head.keras`, `data/features/`, `data/prepared/`.
+# **Writes** `results/evaluate.json`, `results/eval_per_class.csv`, `dvclive/evaluate/` (the
+# confusion matrix for `dvc plots`).
+
+# %% tags=["parameters"]
+params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
+
+# %%
+from workbook.stages import evaluate
+from workbook.analysis import plots
+from workbook.analysis import verdicts
+from workbook.analysis.results import details
+from workbook.pipeline.contract import start
+
+stage = start("evaluate", params)
+
+# %%
+result = evaluate.run(stage.P, stage.paths)
+result
+
+# %% [markdown]
+# ## Against the baseline
+# The target, and the image-by-image comparison behind it.
+
+# %%
+verdicts.baseline(details(result))
+
+# %% [markdown]
+# ## Accuracy side by side
+# "ImageNet-val images" are the val images named `ILSVRC2012_val_*`: ImageNet's own val split,
+# never seen in pretraining. The rest of val are ImageNet *train* images.
+
+# %%
+plots.accuracies(result.comparison, "Val accuracy with 95% intervals");
+result.comparison
+
+# %% [markdown]
+# ## Per class (fine-tuned model)
+
+# %%
+plots.per_class_f1(result.per_class);
+result.per_class
+
+# %% [markdown]
+# ## Confusion matrices (fine-tuned model)
+# Rows are the true classes. `dvc plots show` draws the same matrix from `dvclive/evaluate/`.
+
+# %%
+plots.confusion(result.confusion, result.names, "Confusion matrix (counts)", normalised=False);
+plots.confusion(result.confusion_normalised, result.names, "Confusion matrix (each row sums to 1)", normalised=True);
+
+# %% [markdown]
+# ## The most confident mistakes
+# The wrong predictions the fine-tuned model made with the highest confidence (none: no mistakes).
+
+# %%
+plots.mistakes(result.mistakes);
+result.mistakes
