@@ -3,11 +3,13 @@ metrics file's value formatted by the report's own formatter, every stage report
 marked missing, and a null baseline reads "n/a" with its reason.
 
 The browser tests need Chromium (`chromium`, Debian's package; .ci/run installs it) and skip
-where there is none. Chromium runs with everything that would reach the network turned off.
+where there is none; the layout tests also need Playwright for Python (the `dev` extra), which
+drives that same Chromium. Chromium runs with everything that would reach the network turned off.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -33,6 +35,13 @@ def acc(right: int, images: int) -> dict:
     return dataclasses.asdict(Accuracy.of(right, images))
 
 
+# What the evaluate stage writes when Keras cannot fetch the with-top weights: long, with an
+# unbreakable URL in it (the layout tests), and markup that must come back as text.
+BASELINE_NOTE = ("skipped: the with-top weights could not be loaded <offline>: Exception: URL fetch failure on "
+                 "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+                 "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5: None -- [Errno -3] "
+                 "Temporary failure in name resolution")
+
 RESULTS = {
     "data": {"classes": 3, "train_images": 1234, "val_images": 567, "skipped": 2, "converted": 5,
              "val_from_imagenet_train": 500, "val_from_imagenet_val": 67,
@@ -42,7 +51,7 @@ RESULTS = {
     "train": {"val_accuracy": 0.876543, "lr": 0.00123456, "epochs": 3},
     "finetune": {"val_accuracy": 0.934567, "lr": 0.000123456, "epochs": 2, "layers_trained": 24},
     "evaluate": {"accuracy": acc(530, 567), "head": acc(497, 567), "baseline": None, "vs_baseline": None,
-                 "baseline_note": "skipped: the with-top weights could not be loaded <offline>",
+                 "baseline_note": BASELINE_NOTE,
                  "macro_f1": 0.930121, "imagenet_val": {"fine-tuned": acc(64, 67), "head only": acc(61, 67)}},
     "quantize": {"float32": acc(530, 567), "int8": acc(522, 567), "agreement": 0.987654, "disagreements": 7,
                  "float_bytes": 9_123_456, "int8_bytes": 2_654_321, "io_dtype": "uint8",
@@ -288,3 +297,198 @@ def test_the_page_links_the_comparison_when_there_is_one(tmp_path):
     (paths.reports / "compare.html").write_text("<html></html>")
     report.run(paths)
     assert [a["href"] for tag, a in Dom(paths.index.read_text()).tags if a.get("data-page") == "compare"] == ["compare.html"]
+
+
+# The layout, measured in Chromium at the widths the page is read at. A second fake study has a
+# measured baseline and the ten Imagenette classes, so every accuracy on the page carries its
+# interval and the lists are long.
+IMAGENETTE = ["tench", "English springer", "cassette player", "chain saw", "church", "French horn",
+              "garbage truck", "gas pump", "golf ball", "parachute"]
+MEASURED = copy.deepcopy(RESULTS)
+MEASURED["data"].update(classes=10, train_images=9_469, val_images=3_925, skipped=0, converted=12,
+                        val_from_imagenet_train=3_425, val_from_imagenet_val=500,
+                        warnings=['class "chain saw" has 12 grayscale images, converted to RGB',
+                                  'class "gas pump" has 3 train images larger than 4,000 x 3,000 pixels'])
+MEASURED["evaluate"].update(accuracy=acc(3_828, 3_925), head=acc(3_790, 3_925), baseline=acc(3_104, 3_925),
+                            vs_baseline={"only_a": 741, "only_b": 17, "p_value": 1.2e-190}, baseline_note=None,
+                            imagenet_val={"fine-tuned": acc(493, 500), "head only": acc(488, 500)})
+MEASURED["quantize"].update(float32=acc(3_828, 3_925), int8=acc(3_821, 3_925), agreement=0.995669,
+                            disagreements=17, metadata={"name": "Image classifier (10 classes, int8)",
+                                                        "labels": IMAGENETTE})
+WIDTHS = (1024, 1280, 1440)
+
+# Run in the page: every way a layout can fail its reader, as one line each: a page wider than the
+# window; a box whose content is wider than the box (elements that scroll on purpose, overflow-x
+# auto or scroll, excepted: the wide tables) or cut by it; text past the window or cut; two lines of
+# text, or two blocks (tables, sections, cards, paragraphs), drawn over each other; a chart label
+# outside its chart; a table cell whose text wraps in less than 9 em (a note one word wide).
+LAYOUT_PROBLEMS = r"""() => {
+  const TOL = 1, problems = [], root = document.documentElement, vw = root.clientWidth;
+  const name = el => {
+    let s = el.tagName.toLowerCase() + [...el.classList].map(c => "." + c).join("");
+    for (const a of ["data-metric", "data-section", "data-stage"])
+      if (el.hasAttribute(a)) s += `[${a}=${el.getAttribute(a)}]`;
+    const text = (el.textContent || "").trim().replace(/\s+/g, " ");
+    return text ? `${s} "${text.slice(0, 60)}"` : s;
+  };
+  const box = r => `${Math.round(r.left)}..${Math.round(r.right)} x ${Math.round(r.top)}..${Math.round(r.bottom)}`;
+  const scrolls = el => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const clips = el => getComputedStyle(el).overflowX !== "visible" || getComputedStyle(el).overflowY !== "visible";
+  const ancestors = el => { const up = []; for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) up.push(a); return up; };
+  const scrolled = el => ancestors(el).some(scrolls);  // inside a box that scrolls on purpose
+  const meet = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > TOL &&
+                         Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > TOL;
+  const within = (r, c) => r.left >= c.left - TOL && r.right <= c.right + TOL && r.top >= c.top - TOL && r.bottom <= c.bottom + TOL;
+
+  if (root.scrollWidth > vw + TOL) problems.push(`the page is ${root.scrollWidth} px wide in a ${vw} px window`);
+
+  // boxes: content wider (or, where clipped, taller) than the box; a box past the window's edge
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest("svg") && el.tagName.toLowerCase() !== "svg") continue;
+    const st = getComputedStyle(el);
+    if (st.display === "none") continue;
+    const r = el.getBoundingClientRect();
+    if (!scrolled(el) && (r.left < -TOL || r.right > vw + TOL)) problems.push(`past the window's edge: ${name(el)} at ${box(r)}`);
+    if (scrolls(el) || el.clientWidth === 0) continue;
+    if (el.scrollWidth > el.clientWidth + TOL)
+      problems.push(`content wider than its box: ${name(el)} (${el.scrollWidth} px in ${el.clientWidth} px)`);
+    if (clips(el) && el.scrollHeight > el.clientHeight + TOL)
+      problems.push(`content cut at the bottom: ${name(el)} (${el.scrollHeight} px in ${el.clientHeight} px)`);
+  }
+
+  // text: every line inside the window and inside every box that clips it; no two lines on each other
+  const lines = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || el.closest("svg")) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const clippers = [el, ...ancestors(el)].filter(clips);
+    for (const r of range.getClientRects()) {
+      if (r.width < 1 || r.height < 1) continue;
+      const what = `"${node.textContent.trim().replace(/\s+/g, " ").slice(0, 60)}" in ${name(el).split(" ")[0]}`;
+      if (!clippers.some(scrolls) && (r.left < -TOL || r.right > vw + TOL)) problems.push(`text past the window's edge: ${what} at ${box(r)}`);
+      for (const c of clippers)
+        if (!scrolls(c) && !within(r, c.getBoundingClientRect())) problems.push(`text cut by ${name(c).split(" ")[0]}: ${what}`);
+      lines.push([r, what, node]);
+    }
+  }
+  // the chart's texts: inside the chart, not on each other or on the page's other texts
+  for (const svg of document.querySelectorAll("svg")) {
+    const s = svg.getBoundingClientRect();
+    for (const text of svg.querySelectorAll("text")) {
+      const r = text.getBoundingClientRect(), what = `"${text.textContent.trim().slice(0, 60)}" in svg`;
+      if (!within(r, s)) problems.push(`text outside the chart: ${what} at ${box(r)} (chart ${box(s)})`);
+      lines.push([r, what, text]);
+    }
+  }
+  for (let i = 0; i < lines.length; i++)
+    for (let j = i + 1; j < lines.length; j++)
+      if (lines[i][2] !== lines[j][2] && meet(lines[i][0], lines[j][0]))
+        problems.push(`texts drawn over each other: ${lines[i][1]} and ${lines[j][1]}`);
+
+  // a table cell whose text wraps must leave it a reading width, not a word or two a line
+  for (const cell of document.querySelectorAll("td, th")) {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const tops = new Set([...range.getClientRects()].filter(r => r.width >= 1).map(r => Math.round(r.bottom)));
+    const em = parseFloat(getComputedStyle(cell).fontSize);
+    if (tops.size > 1 && cell.clientWidth < 9 * em)
+      problems.push(`squeezed: ${name(cell)} wraps to ${tops.size} lines in ${cell.clientWidth} px`);
+  }
+
+  // blocks: no two tables, sections, cards, figures or paragraphs on each other
+  const blocks = [...document.querySelectorAll(
+    "header, footer, section, figure, table, h1, h2, p, ul, ul.verdicts > li, .figure, .sections > *")];
+  for (let i = 0; i < blocks.length; i++)
+    for (let j = i + 1; j < blocks.length; j++) {
+      const a = blocks[i], b = blocks[j];
+      if (a.contains(b) || b.contains(a)) continue;
+      const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+      if (meet(ra, rb)) problems.push(`drawn over each other: ${name(a)} at ${box(ra)} and ${name(b)} at ${box(rb)}`);
+    }
+  return [...new Set(problems)];
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright (pinned in the `dev` extra), offline."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
+                                   "(pip install -e '.[dev]'); the layout tests need it")
+    executable = chromium()
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def pages(rendered, tmp_path_factory) -> dict[str, Path]:
+    """The fake studies' index pages: the one the other tests read (no baseline, a long note
+    instead), one with every accuracy measured, and that one before its quantize stage ran."""
+    measured = write_study(tmp_path_factory.mktemp("measured") / "repo", MEASURED)
+    report.run(measured)
+    # the quantize stage has not run yet: no results, no time, no report; n/a with reasons everywhere
+    unquantized = write_study(tmp_path_factory.mktemp("unquantized") / "repo",
+                              {k: v for k, v in MEASURED.items() if k != "quantize"})
+    unquantized.timing("quantize").unlink()
+    (unquantized.reports / f"{notebook_name('quantize')}.html").unlink()
+    report.run(unquantized)
+    return {"no baseline": rendered[0].index, "measured": measured.index, "not quantized": unquantized.index}
+
+
+def layout_problems(browser, page: Path, width: int) -> list[str]:
+    tab = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        tab.goto(page.as_uri())
+        return tab.evaluate(LAYOUT_PROBLEMS)
+    finally:
+        tab.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("study", ["no baseline", "measured", "not quantized"])
+def test_the_page_fits_the_window(browser, pages, study, width):
+    problems = layout_problems(browser, pages[study], width)
+    assert not problems, f"{len(problems)} layout problems at {width} px:\n" + "\n".join(problems[:40])
+
+
+def test_the_layout_check_sees_a_broken_layout(browser, pages, tmp_path):
+    # the check itself: a table forced wider than its column, text cut by its box, a card drawn over a table
+    html = pages["measured"].read_text().replace(
+        "</style>", ".sections table { width: 600px; } .figure .label { display: block; overflow: hidden; "
+        "white-space: nowrap; width: 40px; } .figures { margin-bottom: -400px; }</style>")
+    broken = tmp_path / "index.html"
+    broken.write_text(html)
+    problems = "\n".join(layout_problems(browser, broken, 1024))
+    assert "content wider than its box: div.sections" in problems
+    assert "content wider than its box: span.label" in problems and "text cut by span.label" in problems
+    assert "drawn over each other: section.figures" in problems
+
+
+def test_progress_bars_stay_out_of_the_stage_reports(monkeypatch, capsys):
+    # Under the pipeline a bar goes to the kernel's real standard error, the terminal of `dvc repro`,
+    # which the runner's kernel does not copy into cells; what a cell prints (sys.stdout, sys.stderr)
+    # is what the executed notebook and its HTML page hold.
+    import io
+
+    from workbook.pipeline import contract
+    from workbook.pipeline.progress import RUN_ENV, progress
+
+    assert RUN_ENV == contract.RUN_ENV  # what the runner sets is what the bars look for
+
+    terminal = io.StringIO()
+    monkeypatch.setattr("sys.__stderr__", terminal)
+    monkeypatch.setenv(RUN_ENV, "features")
+    for _ in progress(range(5), desc="feature cache", mininterval=0):
+        pass
+    assert capsys.readouterr() == ("", "")
+    assert "feature cache: 100%" in terminal.getvalue() and "5/5" in terminal.getvalue()
+    monkeypatch.delenv(RUN_ENV)  # run by hand (JupyterLab): the cell shows it, as plain lines
+    for _ in progress(range(5), desc="feature cache", mininterval=0):
+        pass
+    assert "feature cache: 100%" in capsys.readouterr().out
