@@ -116,6 +116,7 @@ def tiny_params(source: Path, **changes) -> dict:
     params["tune"].update(trials=2, epochs=1, holdout=0.25)
     params["train"].update(epochs=1, batch_size=8)
     params["finetune"]["epochs"] = 1
+    params["control"].update(epochs=1, image_size=32, width=4, batch_size=8)
     params["evaluate"]["baseline_weights"] = "none"
     params["quantize"].update(representative_samples=4, latency_runs=3, max_threads=2)
     for dotted, value in changes.items():

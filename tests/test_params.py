@@ -27,6 +27,7 @@ BAD = {
     "data.source": (5, "/no/such/folder"),
     "data.checksum": (123, "md5:xyz"),
     "data.image_size": ("big", 16),
+    "data.train_per_class": ("some", 0),
     "model.weights": (3, "weights.bin"),
     "model.alpha": ("wide", 0.6),
     "features.batch_size": (1.5, 0),
@@ -46,6 +47,12 @@ BAD = {
     "finetune.fine_tune_at": (1.5, 0),
     "finetune.lr_factor": ("x", 0),
     "finetune.epochs": ("3", -1),
+    "finetune.ship_margin": ("small", 1.5),
+    "control.epochs": (2.5, 0),
+    "control.image_size": ("small", 8),
+    "control.width": (None, 0),
+    "control.batch_size": (True, 0),
+    "control.lr": ("fast", 0),
     "evaluate.baseline_weights": (0, "top.bin"),
     "evaluate.mistakes": ("all", -1),
     "quantize.representative_samples": (3.0, 0),
@@ -183,3 +190,22 @@ def test_run_command_prints_one_line_naming_the_key(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "data.image_size = -5" in lines[0]
     assert not (tmp_path / "reports").exists()  # nothing written before the check passed
+
+
+def test_train_per_class_takes_a_count_or_all(tmp_path):
+    assert load_params(write(tmp_path)).data.train_per_class == "all"
+    assert load_params(write(tmp_path, {"data.train_per_class": 10})).data.train_per_class == 10
+    for bad in (0, -3, 2.5, True, "ALL", "10", None):
+        with pytest.raises(ParamError, match=r"data\.train_per_class = .*: must be an integer of at least 1, or all"):
+            load_params(write(tmp_path, {"data.train_per_class": bad}))
+
+
+def test_the_control_is_not_trained_above_the_prepared_size(tmp_path):
+    with pytest.raises(ParamError, match=r"control\.image_size = 200: must be at most data\.image_size \(160\)"):
+        load_params(write(tmp_path, {"control.image_size": 200}))
+    assert load_params(write(tmp_path, {"control.image_size": 160})).control.image_size == 160
+
+
+def test_ship_margin_is_a_share_of_the_hold_out(tmp_path):
+    assert load_params(write(tmp_path)).finetune.ship_margin == 0.01
+    assert load_params(write(tmp_path, {"finetune.ship_margin": 0})).finetune.ship_margin == 0

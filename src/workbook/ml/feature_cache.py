@@ -2,11 +2,13 @@
 
 Every stage after the features stage starts from here instead of the pixels; none of them runs
 the frozen network (workbook.stages.features writes it). `Data` is what the
-tuner and both training stages read: labels, image references and the cache..
+tuner and both training stages read: labels, image references and the cache; `Data.restricted`,
+the same with some train images only (workbook.ml.holdout.split draws them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -68,6 +70,30 @@ class Cache:
         return sum(p.stat().st_size for p in self.folder.glob("*.npy"))
 
 
+class TrainRows:
+    """A cache (or another TrainRows) whose train sets ("train" and its mirrored views) hold only
+    some rows, read into memory; every other set, val among them, as it is."""
+
+    TRAIN_SETS = ("train", "train_flip")
+
+    def __init__(self, cache, rows: np.ndarray):
+        self.inner, self.rows = cache, np.asarray(rows)
+
+    def _rows(self, set_name: str, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(a[self.rows]) for a in arrays] if set_name in self.TRAIN_SETS else arrays
+
+    def cut(self, set_name: str) -> list[np.ndarray]:
+        return self._rows(set_name, self.inner.cut(set_name))
+
+    def pooled(self, set_name: str) -> np.ndarray:
+        return self._rows(set_name, [self.inner.pooled(set_name)])[0]
+
+    def __getattr__(self, name: str):  # has, check, meta, folder, nbytes: the whole cache's
+        if name == "inner":  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
 @dataclass
 class Data:
     """What both training stages read: labels, images (references: workbook.ml.prepared), and the
@@ -95,6 +121,13 @@ class Data:
     def features(self) -> int:
         """Length of the cached pooled vectors (1280 for MobileNetV2 up to alpha 1.0)."""
         return int(self.cache.pooled("train").shape[1])
+
+    def restricted(self, rows: np.ndarray) -> "Data":
+        """This Data with train restricted to `rows` (indices into its train images), the cached
+        train tensors and their mirrored views indexed alike; val unchanged."""
+        rows = np.asarray(rows)
+        return dataclasses.replace(self, train_files=[self.train_files[r] for r in rows], y_train=self.y_train[rows],
+                                   cache=TrainRows(self.cache, rows))
 
     def mirrored(self, augment: str, name: str = "train_flip"):
         if augment != "flip":

@@ -103,6 +103,15 @@ def one_of(*options: float) -> Check:
     return check
 
 
+def count_or_all() -> Check:
+    """An integer of at least 1, or "all"."""
+    def check(v):
+        if v == "all" or (_is_int(v) and v >= 1):
+            return v
+        raise ValueError("must be an integer of at least 1, or all")
+    return check
+
+
 def weights(*keywords: str) -> Check:
     """A keyword ("imagenet", "none") or a path to an existing .h5 file."""
     def check(v):
@@ -135,6 +144,8 @@ class Data:
     source: str = key(text(), "URL, archive or folder set")
     checksum: str | None = key(checksum())
     image_size: int = key(integer(MIN_IMAGE_SIZE, 1024))
+    # train images per class the models learn from, drawn per class from `seed` (val unchanged)
+    train_per_class: int | str = key(count_or_all())
 
 
 # MobileNetV2's width multipliers that Keras has ImageNet weights for.
@@ -178,6 +189,21 @@ class Finetune:
     fine_tune_at: int = key(integer(1, None))
     lr_factor: float = key(number(0, 10, lo_open=True))
     epochs: int = key(integer(0, 1000))
+    ship_margin: float = key(number(0, 1))
+
+
+# The from-scratch control's network takes at least this many pixels a side: its first conv
+# halves them and three poolings halve them again (workbook.ml.scratch_cnn).
+MIN_CONTROL_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Control:
+    epochs: int = key(integer(1, 1000))
+    image_size: int = key(integer(MIN_CONTROL_SIZE, 1024))
+    width: int = key(integer(1, 1024))
+    batch_size: int = key(integer(1, 4096))
+    lr: float = key(number(0, 1, lo_open=True))
 
 
 @dataclass(frozen=True)
@@ -203,6 +229,7 @@ class Params:
     tune: Tune = key(None)
     train: Train = key(None)
     finetune: Finetune = key(None)
+    control: Control = key(None)
     evaluate: Evaluate = key(None)
     quantize: Quantize = key(None)
 
@@ -222,7 +249,7 @@ def dotted_get(params, dotted: str) -> Any:
 
 
 GROUPS = {"data": Data, "model": Model, "features": Features, "tune": Tune, "train": Train,
-          "finetune": Finetune, "evaluate": Evaluate, "quantize": Quantize}
+          "finetune": Finetune, "control": Control, "evaluate": Evaluate, "quantize": Quantize}
 
 
 def keys() -> list[str]:
@@ -262,6 +289,9 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
         fail("tune.lr_min", f"must be below tune.lr_max ({p.tune.lr_max:g})")
     if p.finetune.fine_tune_at >= BASE_LAYERS:
         fail("finetune.fine_tune_at", f"must be below {BASE_LAYERS}, the number of base layers")
+    if p.control.image_size > p.data.image_size:
+        fail("control.image_size", f"must be at most data.image_size ({p.data.image_size}): the control "
+             "is trained on the prepared images, shrunk")
     source = p.data.source
     if not is_url(source):
         path = resolve(source, root)
