@@ -3,13 +3,8 @@ at val (the tuner's trials are scored on it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from sklearn.model_selection import train_test_split
-
-if TYPE_CHECKING:
-    from workbook.ml.feature_cache import Data
 
 
 def holdout_size(n: int, fraction: float, least: int = 1) -> int:
@@ -71,8 +66,10 @@ def training_rows(y: np.ndarray, holdout: float, per_class: int | str, seed: int
     return rest[drawn], held
 
 
-def split(d: "Data", holdout: float, per_class: int | str, seed: int) -> tuple["Data", "Data"]:
-    """(fit, held): `d` with train restricted to the images the models learn from and to the
-    hold-out (`training_rows`); the cached tensors indexed alike, val unchanged."""
+def split(d, holdout: float, per_class: int | str, seed: int) -> tuple:
+    """(fit, held): `d` (a workbook.ml.feature_cache.Data) with train restricted to the images the
+    models learn from and to the hold-out (`training_rows`); the cached tensors indexed alike, val
+    unchanged. Not imported here: the features stage reads that module, and no change to the draw
+    should recompute the cache."""
     fit, held = training_rows(d.y_train, holdout, per_class, seed, d.classes)
     return d.restricted(fit), d.restricted(held)
