@@ -8,6 +8,9 @@
 # every epoch, with random flips and rotations (minutes). The learning curves go to DVCLive as
 # they come (`dvc plots show`, or live in VS Code's DVC extension).
 #
+# Each step below leaves an object to look at; `workbook.stages.train.run` takes the same steps in
+# the same order.
+#
 # **Reads** `results/tune.json`, `data/features/`, `data/prepared/`. **Writes** `models/head.keras`,
 # `results/train.json`, `dvclive/train/`.
 
@@ -16,13 +19,55 @@ params = None  # this stage's params from dvc.yaml, injected by `python -m workb
 
 # %%
 from workbook.analysis import plots
-from workbook.stages import train
 from workbook.pipeline.contract import start
+from workbook.stages import train
 
 stage = start("train", params)
 
+# %% [markdown]
+# ## The rate and the cached features
+# The rate the tune stage chose, and the feature cache: the pooled output of the frozen base for
+# every image, all the head ever sees of one (with `train.augment: full`, the base itself).
+
 # %%
-result = train.run(stage.P, stage.paths)
+given = train.inputs(stage.P, stage.paths)
+given
+
+# %% [markdown]
+# ## The head, before training
+# `initial_head` seeds every random generator from `seed`, then builds the head with its initial
+# weights (drawn from `seed` too).
+
+# %%
+initial = train.initial_head(stage.P, given.data, given.base)
+initial
+
+# %%
+initial.head.summary()
+
+# %% [markdown]
+# ## One batch
+# Each epoch takes every train image once, in an order drawn from (`seed`, epoch); with
+# `train.augment: flip` each image is mirrored or not with even odds, both views read from the cache.
+
+# %%
+batches = train.batches(stage.P, given.data)
+train.one_batch(batches.train)
+
+# %% [markdown]
+# ## The fit
+# Validated on val after every epoch; DVCLive writes the curves to `dvclive/train/` as they come.
+
+# %%
+fitted = train.train(stage.P, initial, batches, given.lr, live_dir=stage.paths.live("train"))
+fitted.curves
+
+# %% [markdown]
+# ## The saved head
+# `models/head.keras`, which the finetune stage starts from.
+
+# %%
+result = train.save(stage.P, stage.paths, given, fitted)
 result
 
 # %% [markdown]
@@ -30,4 +75,3 @@ result
 
 # %%
 plots.learning_curves(result.curves, "Head training (base frozen)");
-result.curves

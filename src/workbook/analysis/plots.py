@@ -91,6 +91,19 @@ def learning_curves(curves: pd.DataFrame, title: str = "Learning curves") -> plt
     return fig
 
 
+def rate_schedule(schedule, steps: int, steps_per_epoch: int) -> plt.Figure:
+    """The learning rate a schedule gives at each training step, epochs marked."""
+    rates = np.asarray(schedule(np.arange(steps + 1)))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(np.arange(steps + 1), rates)
+    for epoch in range(steps_per_epoch, steps, steps_per_epoch):
+        ax.axvline(epoch, color="gray", ls=":")
+    ax.set(xlabel=f"step ({steps_per_epoch} per epoch)", ylabel="learning rate", title="Learning rate per step")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    fig.tight_layout()
+    return fig
+
+
 def tuner_trials(trials: pd.DataFrame, best_lr: float) -> plt.Figure:
     """Every trial: learning rate (log) against held-out accuracy and loss."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))

@@ -1,53 +1,113 @@
-"""Fine-tuning: the base's layers from fine_tune_at on trained further, with the head."""
+"""Fine-tuning: the base's layers from fine_tune_at on trained further, with the head.
+
+In steps, which the finetune stage's notebook calls one by one and `fine_tune` composes:
+`unfreeze` (seeded first), `batch_sets`, `schedule`, `train`, `deployable`.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import keras
+import pandas as pd
 
 from workbook.ml.feature_cache import Data
 from workbook.ml.fitting import (
+    Batches,
     Fit,
     batch_sets,
-    compile_classifier,
+    compile_and_fit,
     distribution,
-    fit,
     pixel_model,
     replica,
     seed_everything,
 )
 
 
-def fine_tune(P, d: Data, base, head, lr: float, live_dir=None) -> Fit:
-    """Layers from fine_tune_at on trained further (BatchNorm in inference mode), continuing the
-    epoch count of the head's training; returns the deployable classifier (pixels -> softmax).
+def _size(weight) -> int:
+    return math.prod(weight.shape)
 
-    The rate starts at `lr` and decays to zero along a cosine over the fine-tuning steps. Measured
-    on Imagenette at 160 px from the same head, Adam at a constant 8.3e-5 (the tuned head rate x 0.1)
-    ended at 0.970 val accuracy, below the head it started from; the cosine decay ended at 0.976.
-    """
-    from workbook.ml.network import (
-        build_classifier,
-        build_top_classifier,
-        set_fine_tuning,
-        split_base,
-    )
+
+@dataclass
+class Unfrozen:
+    """The model fine-tuning trains and the base and head inside it."""
+
+    model: keras.Model  # cached cut tensors (pixels with train.augment full) -> logits
+    base: keras.Model  # the caller's base, or its replica under a distribution strategy
+    head: keras.Model
+    fine_tune_at: int
+
+    def layers(self) -> pd.DataFrame:
+        """The base's layers from fine_tune_at on: kind, parameters, which of them train."""
+        return pd.DataFrame([{"index": i, "layer": layer.name, "kind": type(layer).__name__,
+                              "trainable": layer.trainable,
+                              "trainable parameters": sum(_size(w) for w in layer.trainable_weights),
+                              "frozen parameters": sum(_size(w) for w in layer.non_trainable_weights)}
+                             for i, layer in enumerate(self.base.layers) if i >= self.fine_tune_at]).set_index("index")
+
+    @property
+    def trainable_parameters(self) -> int:
+        """What the fit updates: the unfrozen base layers' and the head's weights."""
+        return sum(_size(w) for w in self.model.trainable_weights)
+
+    def __repr__(self) -> str:
+        trained = sum(1 for layer in self.base.layers[self.fine_tune_at:] if layer.trainable_weights)
+        return (f"{self.model.name}: base layers {self.fine_tune_at} to {len(self.base.layers) - 1} unfrozen "
+                f"({trained} with weights; BatchNorm keeps its moving statistics) and the head: "
+                f"{self.trainable_parameters:,} trainable parameters in {len(self.model.trainable_weights)} tensors")
+
+
+def unfreeze(P, base, head) -> Unfrozen:
+    """Seed everything from P.seed, then unfreeze the base's layers from fine_tune_at on (BatchNorm
+    in inference mode) under the head: from the cached cut tensors, or from pixels (augment full)."""
+    from workbook.ml.network import build_top_classifier, set_fine_tuning, split_base
 
     seed_everything(P.seed)
-    t, k = P.train, P.finetune.fine_tune_at
-    strategy = distribution(t.distribute)
+    k = P.finetune.fine_tune_at
+    strategy = distribution(P.train.distribute)
     trained_base, trained_head = replica(base, strategy), replica(head, strategy)
     with strategy.scope():
         set_fine_tuning(trained_base, k)
-        if t.augment == "full":
+        if P.train.augment == "full":
             model = pixel_model(P, trained_base, trained_head)
         else:
             model = build_top_classifier(split_base(trained_base, k), trained_head)
-        train, val = batch_sets(P, d, "cut")
-        steps = max(1, P.finetune.epochs * len(train))
-        compile_classifier(model, keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps))
-    result = fit(model, train, val, P.finetune.epochs, "finetune", initial_epoch=t.epochs, live_dir=live_dir)
-    for own, trained in ((base, trained_base), (head, trained_head)):
+    return Unfrozen(model, trained_base, trained_head, k)
+
+
+def batches(P, d: Data) -> Batches:
+    """What fine-tuning trains on: the cached cut tensors (pixels with augment full)."""
+    return batch_sets(P, d, "cut")
+
+
+def schedule(lr: float, epochs: int, train: keras.utils.PyDataset) -> keras.optimizers.schedules.CosineDecay:
+    """From `lr` down to zero along a cosine over the fine-tuning steps: at a constant rate the
+    fine-tuned model ended below the head it started from."""
+    return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(train)))
+
+
+def train(P, unfrozen: Unfrozen, batches: Batches, rate, live_dir=None) -> Fit:
+    """Fit for finetune.epochs, continuing the head's epoch count (curves to DVCLive in `live_dir`)."""
+    return compile_and_fit(unfrozen.model, batches, rate, P.finetune.epochs, "finetune",
+                           initial_epoch=P.train.epochs, live_dir=live_dir)
+
+
+def deployable(P, unfrozen: Unfrozen, base, head) -> keras.Model:
+    """The trained weights in the caller's `base` and `head`, frozen again, as one classifier:
+    raw pixels (0..255) in, probabilities out."""
+    from workbook.ml.network import build_classifier, set_fine_tuning
+
+    for own, trained in ((base, unfrozen.base), (head, unfrozen.head)):
         if trained is not own:  # the replicas' weights back into the caller's models
             own.set_weights(trained.get_weights())
     set_fine_tuning(base, None)
-    return Fit(build_classifier(base, head, P.data.image_size), result.curves, result.replicas)
+    return build_classifier(base, head, P.data.image_size)
+
+
+def fine_tune(P, d: Data, base, head, lr: float, live_dir=None) -> Fit:
+    """The steps in order; returns the deployable classifier with the fit's curves."""
+    unfrozen = unfreeze(P, base, head)
+    sets = batches(P, d)
+    fitted = train(P, unfrozen, sets, schedule(lr, P.finetune.epochs, sets.train), live_dir=live_dir)
+    return Fit(deployable(P, unfrozen, base, head), fitted.curves, fitted.replicas, fitted.seconds)

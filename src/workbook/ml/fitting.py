@@ -8,7 +8,9 @@ import contextlib
 import functools
 import os
 import random
+import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -91,6 +93,7 @@ class Fit:
     model: keras.Model
     curves: pd.DataFrame  # CURVE_COLUMNS, one row per epoch, epochs counted across stages
     replicas: int  # devices that trained it in sync, each on its share of every batch
+    seconds: float  # in model.fit
 
 
 def live_logger(folder, initial_epoch: int = 0):
@@ -148,29 +151,53 @@ def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: 
     # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
     # of the batch order draws from Python's global random state, and from the same seed it drew
     # a different order under MirroredStrategy than on one device (Keras 3.15).
+    start = time.perf_counter()
     history = model.fit(x, validation_data=validation_data, epochs=initial_epoch + epochs,
                         initial_epoch=initial_epoch, verbose=2, shuffle=False, callbacks=callbacks)
+    seconds = time.perf_counter() - start
     curves = pd.DataFrame(history.history)
     curves.insert(0, "stage", stage)
     curves.insert(0, "epoch", np.arange(initial_epoch + 1, initial_epoch + len(curves) + 1))
-    return Fit(model, curves[CURVE_COLUMNS], model.distribute_strategy.num_replicas_in_sync)
+    return Fit(model, curves[CURVE_COLUMNS], model.distribute_strategy.num_replicas_in_sync, seconds)
+
+
+def compile_and_fit(model: keras.Model, batches: Batches, rate, epochs: int, stage: str, initial_epoch: int = 0,
+                    live_dir=None) -> Fit:
+    """`model` compiled at `rate` (a rate or a schedule) under the strategy it was built in, then fit."""
+    with model.distribute_strategy.scope():  # the optimizer's variables belong to it too
+        compile_classifier(model, rate)
+    return fit(model, batches.train, batches.val, epochs, stage, initial_epoch=initial_epoch, live_dir=live_dir)
 
 
 EVAL_BATCH = 256
 
 
-def batch_sets(P, d, level: str):
-    """(train, val) batches: pixels for augment=full, else cached `pooled` or `cut` tensors."""
+class Batches(NamedTuple):
+    train: keras.utils.PyDataset  # shuffled anew every epoch, from (seed, epoch)
+    val: keras.utils.PyDataset
+
+
+def batch_sets(P, d, level: str) -> Batches:
+    """Train and val batches: pixels for augment=full, else cached `pooled` or `cut` tensors."""
     from workbook.ml.feeds import CachedBatches, ImageBatches
 
     if P.train.augment == "full":
-        return (ImageBatches(d.train_files, d.y_train, P.train.batch_size, P.seed),
-                ImageBatches(d.val_files, d.y_val, EVAL_BATCH, P.seed, shuffle=False))
+        return Batches(ImageBatches(d.train_files, d.y_train, P.train.batch_size, P.seed),
+                       ImageBatches(d.val_files, d.y_val, EVAL_BATCH, P.seed, shuffle=False))
     arrays = (lambda name: [d.cache.pooled(name)]) if level == "pooled" else d.cache.cut
     flips = d.mirrored(P.train.augment)
-    return (CachedBatches(arrays("train"), d.y_train, P.train.batch_size, P.seed,
-                          mirrored=arrays("train_flip") if flips else None),
-            CachedBatches(arrays("val"), d.y_val, EVAL_BATCH, P.seed, shuffle=False))
+    return Batches(CachedBatches(arrays("train"), d.y_train, P.train.batch_size, P.seed,
+                                 mirrored=arrays("train_flip") if flips else None),
+                   CachedBatches(arrays("val"), d.y_val, EVAL_BATCH, P.seed, shuffle=False))
+
+
+def one_batch(batches: keras.utils.PyDataset, i: int = 0) -> pd.DataFrame:
+    """Batch `i` of the first epoch as the model takes it: each input's shape and range, and the labels."""
+    x, y = batches[i]
+    rows = [{"input": f"x[{j}]" if isinstance(x, tuple) else "x", "shape": a.shape, "dtype": str(a.dtype),
+             "min": float(a.min()), "max": float(a.max())} for j, a in enumerate(x if isinstance(x, tuple) else [x])]
+    return pd.DataFrame([*rows, {"input": "y (labels)", "shape": y.shape, "dtype": str(y.dtype),
+                                 "min": int(y.min()), "max": int(y.max())}]).set_index("input")
 
 
 def pixel_model(P, base, head):
