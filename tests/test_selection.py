@@ -64,7 +64,8 @@ def test_training_rows_draw_outside_a_hold_out_that_no_draw_changes():
         assert not set(fit) & set(held)
         expected = [40] * 4 if per_class == "all" else [per_class] * 4
         assert np.bincount(y[fit], minlength=4).tolist() == expected
-    with pytest.raises(ValueError, match=r"data\.train_per_class = 41: .*give at most 40, or all.*tune\.holdout = 0\.2"):
+    too_many = r"data\.train_per_class = 41: .*give at most 40, or all.*tune\.holdout = 0\.2"
+    with pytest.raises(ValueError, match=too_many):
         holdout.training_rows(y, 0.2, 41, 7)
 
 

@@ -111,6 +111,16 @@ class Paths:
     def labels(self) -> Path:
         return self._at(f"models/{LABELS_FILE}")
 
+    # the from-scratch control (control stage; its predictions are read by evaluate)
+    @property
+    def control_model(self) -> Path:
+        return self._at("models/control.keras")
+
+    @property
+    def control_predictions(self) -> Path:
+        """The class the control gives each val image, in val order (int32)."""
+        return self._at("results/control_val.npy")
+
     # each stage's results in detail (read by later stages and the report; not DVC metrics)
     def details(self, stage: str) -> Path:
         return self._at(f"results/{stage}.json")

@@ -1,0 +1,151 @@
+"""The control stage: a small CNN from random initialisation (workbook.ml.scratch_cnn), trained on
+the same train images the study's models learn from (data.train_per_class of each class, outside
+the tuner's hold-out) and scored on the same val images. Its val predictions are kept, so that
+the evaluate stage can compare it with the fine-tuned model image by image.
+
+Steps, each leaving something to look at: `images` (the pixels, shrunk), `network` (its summary),
+`batches`, `fit` (the learning curves), `score` (accuracy and the files written). `run` is all
+of them in order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from workbook.analysis.results import Summary, write_details
+from workbook.analysis.stats import Accuracy
+from workbook.ml import scratch_cnn
+from workbook.ml.holdout import training_rows
+from workbook.ml.prepared import load_manifest
+from workbook.pipeline.atomic import atomic_path
+
+
+@dataclass(repr=False)
+class Images:
+    """The control's pixels: train (the drawn rows) and val, shrunk to control.image_size."""
+
+    classes: list[str]
+    x_train: np.ndarray  # uint8, n x size x size x 3
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    held_out: int  # train images of the tuner's hold-out, left out as every model leaves them
+    seconds: float  # reading and shrinking
+
+    def counts(self) -> pd.DataFrame:
+        """Images per class, train and val, at what size."""
+        n = len(self.classes)
+        counts = {"train": np.bincount(self.y_train, minlength=n), "val": np.bincount(self.y_val, minlength=n)}
+        return pd.DataFrame(counts, index=pd.Index(self.classes, name=f"class ({self.x_val.shape[1]} px)"))
+
+
+def images(P, paths) -> Images:
+    """The prepared images the control learns from and is scored on, at control.image_size."""
+    start = time.perf_counter()
+    manifest, classes = load_manifest(paths.prepared)
+    train, val = manifest[manifest.split == "train"], manifest[manifest.split == "val"]
+    y = train.y.to_numpy()
+    fit, held = training_rows(y, P.tune.holdout, P.data.train_per_class, P.seed, classes)
+    size = P.control.image_size
+    x_train = scratch_cnn.shrink([train.file.iloc[r] for r in fit], size)
+    x_val = scratch_cnn.shrink(list(val.file), size)
+    return Images(classes, x_train, y[fit], x_val, val.y.to_numpy(), len(held), time.perf_counter() - start)
+
+
+def network(P, n_classes: int) -> keras.Model:
+    """The control network at control.image_size and control.width, initialised from `seed`."""
+    return scratch_cnn.build(n_classes, P.control.image_size, P.control.width, P.seed)
+
+
+def batches(P, im: Images):
+    """(train, val) batch sets of the shrunk pixels (scratch_cnn.batches)."""
+    return scratch_cnn.batches(im.x_train, im.y_train, im.x_val, im.y_val, P.control.batch_size, P.seed)
+
+
+def fit(P, model: keras.Model, train, val, live_dir=None) -> scratch_cnn.ControlFit:
+    """control.epochs epochs from control.lr, decaying along a cosine; the learning curves."""
+    return scratch_cnn.train(model, train, val, P.control.epochs, P.control.lr, P.seed, live_dir=live_dir)
+
+
+@dataclass
+class ControlResult(Summary):
+    """The control stage's result; its plain fields are results/control.json."""
+
+    template = "control.md.j2"
+    accuracy: Accuracy  # on val, with its 95% Wilson interval
+    architecture: str
+    weights: int
+    image_size: int
+    width: int
+    epochs: int
+    batch_size: int
+    lr: float
+    train_per_class: int | str  # data.train_per_class
+    train_images: int  # what it learned from
+    held_out: int  # train images of the tuner's hold-out, never trained on
+    seconds_per_epoch: float  # median over the epochs after the first (which also traces the graph)
+    epoch_seconds: list[float]
+    seconds: float  # of training, every epoch's validation pass included
+    read_seconds: float  # reading and shrinking the images
+    curves: pd.DataFrame  # one row per epoch (also in dvclive/control)
+    predicted: np.ndarray  # the class each val image is given, in val order (results/control_val.npy)
+    model: keras.Model
+
+    @property
+    def val_images(self) -> int:
+        return self.accuracy.images
+
+
+def per_epoch(seconds: list[float]) -> float:
+    """The time an epoch takes once the graph is traced: the median after the first epoch (the
+    first alone when there is one)."""
+    return round(float(np.median(seconds[1:] if len(seconds) > 1 else seconds)), 2)
+
+
+def score(P, paths, im: Images, fitted: scratch_cnn.ControlFit, val) -> ControlResult:
+    """The control on every val image; writes models/control.keras, its val predictions and
+    results/control.json."""
+    predicted = scratch_cnn.predicted_classes(fitted.model, val)
+    with atomic_path(paths.control_model) as tmp:
+        fitted.model.save(tmp)
+    with atomic_path(paths.control_predictions) as tmp:
+        np.save(tmp, predicted.astype(np.int32))
+    c = P.control
+    result = ControlResult(
+        accuracy=Accuracy.of_predictions(im.y_val, predicted), architecture=scratch_cnn.architecture(fitted.model),
+        weights=int(fitted.model.count_params()), image_size=c.image_size, width=c.width, epochs=c.epochs,
+        batch_size=c.batch_size, lr=c.lr, train_per_class=P.data.train_per_class, train_images=len(im.y_train),
+        held_out=im.held_out, seconds_per_epoch=per_epoch(fitted.epoch_seconds), epoch_seconds=fitted.epoch_seconds,
+        seconds=round(sum(fitted.epoch_seconds), 1), read_seconds=round(im.seconds, 1), curves=fitted.curves,
+        predicted=predicted, model=fitted.model)
+    write_details(paths.details("control"), result)
+    return result
+
+
+def run(P, paths) -> ControlResult:
+    """The control stage: read and shrink the images, build, train and score the control."""
+    im = images(P, paths)
+    model = network(P, len(im.classes))
+    train, val = batches(P, im)
+    fitted = fit(P, model, train, val, live_dir=paths.live("control"))
+    return score(P, paths, im, fitted, val)
+
+
+def load_predictions(paths, val_images: int) -> np.ndarray:
+    """The control's val predictions as the evaluate stage reads them, checked against the
+    number of val images it scores."""
+    from pathlib import Path
+
+    f = Path(paths.control_predictions)
+    if not f.is_file():
+        raise FileNotFoundError(f"{f}: not there yet; run the control stage (dvc repro control)")
+    predicted = np.load(f)
+    if len(predicted) != val_images:
+        raise ValueError(f"{f} holds {len(predicted)} predictions for {val_images} val images; "
+                         "run dvc repro to bring the control up to date")
+    return predicted
