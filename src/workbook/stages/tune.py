@@ -11,6 +11,9 @@ and KERASTUNER_ORACLE_PORT set, one process (the chief) serves the oracle and th
 (workers) run its trials. Then every process is given the same folder and keeps it: a search
 interrupted there resumes from it (Keras Tuner's fault tolerance), so a new search needs a new
 folder.
+
+The tune stage's notebook calls the steps one by one: `inputs`, `holdout_batches`, `tuner` (the
+search space), `run_trials` (the trial table), `choose`, `save`; `run` composes the same.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import gc
 import os
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import keras_tuner as kt
@@ -110,14 +115,29 @@ def role() -> str:
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
-def make_tuner(hypermodel: HeadLR, trials: int, seed: int, directory: Path,
+def make_tuner(hypermodel: HeadLR, trials: int, seed: int, directory: Path | None = None,
                overwrite: bool = True) -> kt.RandomSearch:
-    return kt.RandomSearch(hypermodel, objective=kt.Objective(OBJECTIVE, "min"), max_trials=trials,
-                           seed=tuner_seed(seed), directory=str(directory), project_name=PROJECT,
-                           overwrite=overwrite)
+    """Keras Tuner's random search over `hypermodel`'s space, in `directory` (None: a temporary
+    folder, removed with the tuner)."""
+    own = directory is None
+    directory = Path(tempfile.mkdtemp(prefix="workbook-tuner-")) if own else Path(directory)
+    tuner = kt.RandomSearch(hypermodel, objective=kt.Objective(OBJECTIVE, "min"), max_trials=trials,
+                            seed=tuner_seed(seed), directory=str(directory), project_name=PROJECT,
+                            overwrite=overwrite)
+    if own:
+        weakref.finalize(tuner, shutil.rmtree, directory, ignore_errors=True)
+    return tuner
+
+
+def space(tuner: kt.Tuner) -> pd.DataFrame:
+    """The search space: each hyperparameter with its range and how it is drawn."""
+    return pd.DataFrame([{"name": hp.name, "kind": type(hp).__name__, "min": getattr(hp, "min_value", None),
+                          "max": getattr(hp, "max_value", None), "sampling": getattr(hp, "sampling", None)}
+                         for hp in tuner.oracle.get_space().space]).set_index("name")
 
 
 def trial_table(tuner: kt.Tuner) -> pd.DataFrame:
+    """Every completed trial: its rate and its best hold-out accuracy and loss, by rate."""
     rows = []
     for trial in tuner.oracle.trials.values():
         if trial.status != "COMPLETED":
@@ -125,9 +145,13 @@ def trial_table(tuner: kt.Tuner) -> pd.DataFrame:
         rows.append({"trial": trial.trial_id, "lr": trial.hyperparameters.get("lr"),
                      "val_accuracy": trial.metrics.get_best_value("val_accuracy"),
                      "val_loss": trial.metrics.get_best_value("val_loss")})
-    table = pd.DataFrame(rows, columns=["trial", "lr", "val_accuracy", "val_loss"]).sort_values("lr")
+    return pd.DataFrame(rows, columns=["trial", "lr", "val_accuracy", "val_loss"]).sort_values("lr").reset_index(drop=True)
+
+
+def choose(tuner: kt.Tuner, trials: pd.DataFrame) -> Search:
+    """The tuner's best trial (the lowest hold-out loss), marked in `trials`."""
     best = tuner.oracle.get_best_trials(1)[0].trial_id
-    return table.assign(best=table.trial == best).reset_index(drop=True)
+    return Search(float(tuner.get_best_hyperparameters(1)[0].get("lr")), trials.assign(best=trials.trial == best))
 
 
 @contextlib.contextmanager
@@ -147,43 +171,63 @@ def _gc_frozen():
         gc.unfreeze()
 
 
+class Holdout(NamedTuple):
+    train: CachedBatches  # the train rows each trial trains on
+    held: CachedBatches  # the train rows held out to score it
+
+
+def run_trials(tuner: kt.Tuner, batches: Holdout, epochs: int) -> pd.DataFrame | None:
+    """Every trial, each trained for `epochs` and scored on the hold-out: the trial table (None in
+    a distributed search's worker: the chief holds it)."""
+    with _gc_frozen():
+        tuner.search(batches.train, validation_data=batches.held, epochs=epochs, verbose=0)
+    return None if role() == "worker" else trial_table(tuner)
+
+
 def search(train, held, n_classes: int, units: int, dropout: float, seed: int, lr_min: float,
            lr_max: float, trials: int, epochs: int, directory: Path | None = None) -> Search | None:
     """Run the search; `train` and `held` are batch sets of pooled features with labels.
 
-    Alone: in `directory` overwritten, or in a temporary folder removed after. Distributed (see
-    the module's docstring): in `directory`, required and kept; the chief returns once every
-    worker has finished, a worker returns None (the chief holds the result).
+    Alone: in `directory` overwritten, or in a temporary folder. Distributed (see the module's
+    docstring): in `directory`, required and kept; the chief returns once every worker has
+    finished, a worker returns None (the chief holds the result).
     """
     part = role()
     if part != "alone" and directory is None:
         raise ValueError(f"a distributed search ({part} {os.environ.get('KERASTUNER_TUNER_ID')}) "
                          "needs a tuner folder that every process shares")
-    own = directory is None
-    directory = Path(tempfile.mkdtemp(prefix="workbook-tuner-")) if own else Path(directory)
-    try:
-        # Distributed, nobody overwrites: a process starting late would delete its peers' trials.
-        hypermodel = HeadLR(n_classes, units, dropout, seed, lr_min, lr_max, features=train.inputs[0].shape[1])
-        tuner = make_tuner(hypermodel, trials, seed, directory, overwrite=part == "alone")
-        with _gc_frozen():
-            tuner.search(train, validation_data=held, epochs=epochs, verbose=0)
-        if part == "worker":
-            return None
-        best_lr = float(tuner.get_best_hyperparameters(1)[0].get("lr"))
-        return Search(best_lr, trial_table(tuner))
-    finally:
-        if own:
-            shutil.rmtree(directory, ignore_errors=True)
+    # Distributed, nobody overwrites: a process starting late would delete its peers' trials.
+    hypermodel = HeadLR(n_classes, units, dropout, seed, lr_min, lr_max, features=train.inputs[0].shape[1])
+    found = make_tuner(hypermodel, trials, seed, directory, overwrite=part == "alone")
+    table = run_trials(found, Holdout(train, held), epochs)
+    return None if table is None else choose(found, table)
 
 
-def holdout_batches(P, d: Data) -> tuple[CachedBatches, CachedBatches]:
-    """(fit, hold-out) batch sets of the cached pooled train features, as the tune stage scores
-    trials: mirrored views drawn in with train.augment flip, val left out."""
+def inputs(P, paths) -> Data:
+    """The feature cache, its labels and image references."""
+    return Data.load(paths)
+
+
+def holdout_batches(P, d: Data) -> Holdout:
+    """The cached pooled train features, split into the rows the trials train on and the rows
+    that score them (stratified, from `seed`): mirrored views drawn in with train.augment flip, val
+    left out."""
     fit_rows, held_rows = holdout_rows(d.y_train, P.tune.holdout, P.seed)
     pooled = d.cache.pooled("train")
     mirrored = [d.cache.pooled("train_flip")] if P.train.augment == "flip" else None
-    return (CachedBatches([pooled], d.y_train, P.train.batch_size, P.seed, mirrored=mirrored, rows=fit_rows),
-            CachedBatches([pooled], d.y_train, EVAL_BATCH, P.seed, shuffle=False, rows=held_rows))
+    return Holdout(CachedBatches([pooled], d.y_train, P.train.batch_size, P.seed, mirrored=mirrored, rows=fit_rows),
+                   CachedBatches([pooled], d.y_train, EVAL_BATCH, P.seed, shuffle=False, rows=held_rows))
+
+
+def tuner(P, d: Data, batches: Holdout) -> kt.RandomSearch:
+    """The search with params.yaml's values, in a temporary folder: its space is drawn up (which
+    builds the head once, seeded from `seed`) and no trial has run."""
+    if role() != "alone":
+        raise ValueError("the tune stage searches alone; a distributed search runs through "
+                         "`python -m workbook tune-worker` (README, \"Scaling out\")")
+    hypermodel = HeadLR(len(d.classes), P.train.dense_units, P.train.dropout, P.seed, P.tune.lr_min,
+                        P.tune.lr_max, features=batches.train.inputs[0].shape[1])
+    return make_tuner(hypermodel, P.tune.trials, P.seed)
 
 
 def search_with(P, n_classes: int, train, held, directory: Path | None = None) -> Search | None:
@@ -214,16 +258,21 @@ class TuneResult(Summary):
     table: pd.DataFrame  # trial, lr, val_accuracy, val_loss, best
 
 
-def run(P, paths) -> TuneResult:
-    """The tune stage: the search on the cached pooled features; results/tune.json and the trials."""
-    d = Data.load(paths)
-    train, held = holdout_batches(P, d)
-    found = search_with(P, len(d.classes), train, held)
+def save(P, paths, found: Search, batches: Holdout) -> TuneResult:
+    """results/tune.json (the chosen rate, which the train stage reads) and the trial table."""
     best = found.trials[found.trials.best].iloc[0]
     result = TuneResult(best_lr=found.best_lr, best_val_loss=float(best.val_loss),
                         best_val_accuracy=float(best.val_accuracy), trials=len(found.trials),
-                        objective=OBJECTIVE, fit_images=train.n, held_images=held.n,
-                        mirrored=train.mirrored is not None, table=found.trials)
+                        objective=OBJECTIVE, fit_images=batches.train.n, held_images=batches.held.n,
+                        mirrored=batches.train.mirrored is not None, table=found.trials)
     write_details(paths.details("tune"), result)
     write_csv(paths.table("tune_trials"), found.trials)
     return result
+
+
+def run(P, paths) -> TuneResult:
+    """The stage's steps in order: the search on the cached pooled features, the choice, saved."""
+    d = inputs(P, paths)
+    batches = holdout_batches(P, d)
+    random_search = tuner(P, d, batches)
+    return save(P, paths, choose(random_search, run_trials(random_search, batches, P.tune.epochs)), batches)
