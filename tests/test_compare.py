@@ -75,12 +75,78 @@ def test_rows_are_read_into_one_row_per_result_with_typed_params():
     assert len(df) == 10 and df.name.is_unique
     assert df.loc[df.kind == "baseline", "name"].tolist() == ["main"]
     assert "workspace" not in df.name.tolist(), "the workspace repeats exp-224-3 and is shown once"
-    assert df[list(compare.METRICS)].shape[1] == 16
+    assert df[list(compare.METRICS)].shape[1] == 19
     # exp_show hands every number as a float: whole ones become integers again
     assert df["data.image_size"].dtype == "Int64" and df["seed"].dtype == "Int64"
     assert df.set_index("name").loc["exp-128-3", "acc"] == pytest.approx(0.95)
     # seed groups sit together: sorted by the swept param, then the seed
     assert df["data.image_size"].is_monotonic_increasing
+
+
+def size_sweep() -> list[dict]:
+    """data.train_per_class 10, 100 and all, seeds 1 and 2; the control gains most from data."""
+    rows = []
+    for per_class, (acc, head, control) in {10: (0.80, 0.85, 0.20), 100: (0.93, 0.92, 0.45),
+                                            "all": (0.975, 0.97, 0.72)}.items():
+        for seed in (1, 2):
+            m = headline(acc + seed / 1000, base=0.977)
+            m.update(head_acc=head, head_lo=head - 0.02, head_hi=head + 0.02, control_acc=control,
+                     control_lo=control - 0.03, control_hi=control + 0.03)
+            rows.append(exp_row(f"n{per_class}-s{seed}", m, seed=seed, data__train_per_class=per_class))
+    return rows
+
+
+def test_the_size_curve_draws_each_model_against_images_per_class_on_a_log_axis():
+    c = compare.from_rows(size_sweep(), [*PARAMS, compare.PER_CLASS])
+    assert c.swept == [compare.PER_CLASS]
+    assert c.experiments[compare.PER_CLASS].map(compare.short).tolist() == ["10", "10", "100", "100", "all", "all"]
+    fig = compare.size_figure(c)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10", "100", "all"]
+    assert list(ax.get_xticks()) == [10, 100, 200], "all sits right of the largest count"
+    bars = {b.get_label(): b for b in ax.containers}
+    assert list(bars) == list(compare.CURVES.values())
+    control = bars[compare.CURVES["control_acc"]]
+    points = control.lines[0].get_xydata()
+    assert points[:, 1].tolist() == pytest.approx([0.20, 0.20, 0.45, 0.45, 0.72, 0.72])
+    low, high = control.lines[2][0].get_segments()[0][:, 1]
+    assert (low, high) == (pytest.approx(0.17), pytest.approx(0.23)), "each run's 95% interval as its bar"
+    baseline = [line for line in ax.get_lines() if line.get_label().startswith("no training")]
+    assert len(baseline) == 1 and baseline[0].get_ydata()[0] == pytest.approx(0.977)
+    means = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert [len(line.get_xdata()) for line in means] == [2, 2, 2], "the mean over seeds at 10 and 100, per model"
+    to_all = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_ydata()[1] for line in to_all] == pytest.approx([0.72, 0.97, 0.9765]), "dotted on to all"
+    matplotlib.pyplot.close("all")
+
+
+def test_without_a_size_sweep_there_is_no_size_curve():
+    assert compare.size_figure(compare.from_rows(sweep(), PARAMS)) is None
+
+
+def test_a_size_sweep_with_another_swept_param_draws_a_panel_each_and_sorts_counts_before_all():
+    rows = [r for r in size_sweep() if r["seed"] == 1.0]
+    rows += [exp_row(f"{r['Experiment']}-128", {k: r[k] for k in compare.METRICS if k in r}, seed=1,
+                     data__train_per_class=r[compare.PER_CLASS], data__image_size=128) for r in rows]
+    c = compare.from_rows(rows, [*PARAMS, compare.PER_CLASS])
+    assert c.swept == ["data.image_size", compare.PER_CLASS]
+    assert c.experiments[compare.PER_CLASS].map(compare.short).tolist() == ["10", "100", "all"] * 2
+    fig = compare.size_figure(c)
+    assert [ax.get_title() for ax in fig.axes] == ["data.image_size=128", "data.image_size=160"]
+    fig = compare.param_figure(c)
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["10", "100", "all"]
+    assert "from scratch" in compare.experiments_table(c) and "from scratch %" in compare.groups_table(c)
+    matplotlib.pyplot.close("all")
+
+
+def test_the_headline_reads_the_control_and_stays_within_twenty_columns():
+    from workbook.analysis.headline import headline as study
+
+    assert len(compare.METRICS) <= 20, "dvc exp show lists every one"
+    numbers = study({"control": {"accuracy": {"right": 7, "images": 10, "value": 0.7, "low": 0.4, "high": 0.9}}})
+    assert (numbers["control_acc"], numbers["control_lo"], numbers["control_hi"]) == (0.7, 0.4, 0.9)
+    assert study({})["control_acc"] is None
 
 
 def test_params_that_differ_are_the_swept_ones_and_the_seed():

@@ -173,7 +173,7 @@ def test_dvc_shows_one_small_headline_file_and_the_plots(study):
     assert list(files) == ["metrics/study.json"]
     assert all(isinstance(v, (int, float)) for v in files["metrics/study.json"]["data"].values())  # no text
     headline = json.loads((study.root / "metrics" / "study.json").read_text())
-    assert tuple(headline) == HEADLINE_KEYS and len(headline) <= 16
+    assert tuple(headline) == HEADLINE_KEYS and len(headline) <= 20
     assert headline["acc_lo"] <= headline["acc"] <= headline["acc_hi"]
     assert headline["base_acc"] is None  # evaluate.baseline_weights: none (DVC leaves nulls out)
     ev = results(study, "evaluate")

@@ -281,7 +281,7 @@ def test_headline_is_flat_numeric_and_read_from_the_results(tmp_path):
     paths = write_study(tmp_path / "repo")
     page = report.run(paths)
     written = json.loads(paths.headline.read_text())
-    assert written == page.headline and tuple(written) == HEADLINE_KEYS and len(written) <= 16
+    assert written == page.headline and tuple(written) == HEADLINE_KEYS and len(written) <= 20
     assert all(v is None or isinstance(v, (int, float)) for v in written.values())
     ft, q = RESULTS["evaluate"]["accuracy"], RESULTS["quantize"]["int8"]
     assert (written["acc"], written["acc_lo"], written["acc_hi"]) == (ft["value"], ft["low"], ft["high"])

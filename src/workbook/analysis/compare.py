@@ -45,11 +45,14 @@ METRICS = HEADLINE_KEYS
 # The numbers that vary from run to run (an interval's bounds follow its accuracy).
 SUMMARISED = (*INTERVALS, "agreement", "int8_mb", "int8_ms", "study_s")
 LABELS = {"acc": "fine-tuned", "head_acc": "head only", "base_acc": "no training",
-          "int8_acc": "int8", "agreement": "int8 = float32", "int8_mb": "int8 MB",
+          "control_acc": "from scratch", "int8_acc": "int8", "agreement": "int8 = float32", "int8_mb": "int8 MB",
           "int8_ms": "int8 ms", "study_s": "study s"}
 COSTS = {"int8_ms": "int8 latency per image, 2 threads, median (ms)",
          "int8_mb": "int8 model size (MB)"}
 SEED = "seed"
+PER_CLASS = "data.train_per_class"  # the size curve's x axis: train images per class, or "all"
+# The models the size curve draws, in the order of its legend
+CURVES = {"control_acc": "from scratch (small CNN)", "head_acc": "head on the frozen base", "acc": "fine-tuned"}
 ALL = "all experiments"  # the one group when only the seed differs
 
 # exp_show's row: these keys, then the metrics, the params and one hash per dependency.
@@ -120,7 +123,7 @@ def from_rows(rows: list[dict], params: list[str], metrics_file: str = "metrics/
     table = table[~duplicate]
     c = Comparison(table, left_out.reset_index(drop=True), [p for p in params if table[p].nunique(dropna=False) > 1])
     if c.shown:  # seed groups next to each other
-        table = table.sort_values(c.shown, na_position="last", kind="stable")
+        table = table.sort_values(c.shown, na_position="last", kind="stable", key=_sort_key)
     return Comparison(table.reset_index(drop=True), c.left_out, c.differing)
 
 
@@ -247,7 +250,7 @@ def param_figure(c: Comparison) -> plt.Figure:
         ax.set_visible(False)
     grouped = False
     for ax, p in zip(axes.flat, params):
-        order = list(dict.fromkeys(df[p].sort_values(na_position="last").map(short)))
+        order = list(dict.fromkeys(df[p].sort_values(na_position="last", key=_sort_key).map(short)))
         others = config_labels(c, [q for q in c.swept if q != p])
         colours = dict(zip(others.unique(), sns.color_palette(n_colors=others.nunique())))
         dodge = {h: 0.5 * (i + 0.5) / len(colours) - 0.25 for i, h in enumerate(colours)}
@@ -277,6 +280,57 @@ def param_figure(c: Comparison) -> plt.Figure:
         keys.append((Line2D([], [], marker="D", color="0.4", mec="black", ms=8, lw=2.5),
                      "runs differing only in seed: mean, min to max"))
     fig.legend(*zip(*keys), loc="outside lower center", ncol=len(keys) if cols > 1 else 1, frameon=False)
+    return fig
+
+
+def size_figure(c: Comparison) -> plt.Figure | None:
+    """Val accuracy against train images per class (data.train_per_class, log axis) for the control
+    from scratch, the head on the frozen base and the fine-tuned model: each run a point with its
+    95% interval, the mean over a size's runs joined by a line; the no-training baseline, which no
+    size changes, a horizontal line (its mean over the runs) in the band of its interval. `all`
+    sits right of the largest count. One panel per setting of the other swept params; None when
+    the experiments do not differ in data.train_per_class."""
+    if PER_CLASS not in c.differing:
+        return None
+    df = c.experiments
+    x = _size_positions(df[PER_CLASS])
+    panels = config_labels(c, [p for p in c.swept if p != PER_CLASS])
+    names = list(dict.fromkeys(panels))
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.8), sharey=True, squeeze=False,
+                             layout="constrained")
+    colours = dict(zip(CURVES, sns.color_palette(n_colors=len(CURVES))))
+    nudge = dict(zip(CURVES, (0.94, 1.0, 1.06)))  # side by side at each size, on the log axis
+    for ax, name in zip(axes[0], names):
+        g = df[panels == name]
+        for acc, label in CURVES.items():
+            known = g[acc].notna()
+            if not known.any():
+                continue
+            at = x[g.index[known]] * nudge[acc]
+            ax.errorbar(at, g[acc][known], yerr=_yerr(g[known], acc), fmt="o", ms=4, capsize=2, alpha=0.7,
+                        color=colours[acc], label=label)
+            means = g[known].groupby(x[g.index[known]])[acc].mean()
+            drawn = pd.to_numeric(g[known].groupby(x[g.index[known]])[PER_CLASS].first(), errors="coerce").notna()
+            ax.plot(means.index[drawn] * nudge[acc], means[drawn].to_numpy(), "-", color=colours[acc], lw=1.5)
+            if not drawn.all() and drawn.any():  # on to `all`, whose place on the axis is not its count: dotted
+                ends = means[drawn].iloc[[-1]].index.append(means[~drawn].index)
+                ax.plot(ends * nudge[acc], means[ends].to_numpy(), ":", color=colours[acc], lw=1.5)
+        base = g[["base_acc", "base_lo", "base_hi"]].mean()
+        if not base.isna().base_acc:
+            ax.axhline(base.base_acc, color="0.3", ls="--", lw=1.2, label="no training (ImageNet classifier)")
+            if not base.isna().any():
+                ax.axhspan(base.base_lo, base.base_hi, color="0.3", alpha=0.12, lw=0)
+        ticks = g.groupby(x[g.index])[PER_CLASS].first()
+        ax.set_xscale("log")
+        ax.set_xticks(ticks.index, [short(v) for v in ticks], minor=False)
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set(xlabel="train images per class (data.train_per_class)",
+               title=name if name != ALL else "Accuracy against training-set size")
+    axes[0, 0].set_ylabel("val accuracy")
+    axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(2 * len(names), len(labels)), frameon=False,
+               title="bars: 95% Wilson intervals of each run; lines: the mean over runs at each size")
     return fig
 
 
@@ -349,6 +403,25 @@ def _param_values(col: pd.Series) -> pd.Series:
     if col.isna().all() or numbers.notna().sum() < col.notna().sum():
         return col
     return numbers.astype("Int64") if (numbers.dropna() % 1 == 0).all() else numbers
+
+
+def _sort_key(col: pd.Series) -> pd.Series:
+    """A param's values in sort order: as they are, or where numbers and words mix
+    (data.train_per_class: 10, 30, all), the numbers in order and the words after them."""
+    numbers = pd.to_numeric(col, errors="coerce")
+    words = col.notna() & numbers.isna()
+    if not words.any() or numbers.isna().all():
+        return col
+    return numbers.where(~words, numbers.max() + col[words].astype(str).rank(method="dense"))
+
+
+def _size_positions(col: pd.Series) -> pd.Series:
+    """Where each data.train_per_class value sits on the size curve's log axis: a count at itself,
+    `all` at twice the largest count (it holds every image outside the hold-out, more than any
+    count drawn; how many is not among exp_show's numbers)."""
+    numbers = pd.to_numeric(col, errors="coerce").astype(float)
+    largest = numbers.max() if numbers.notna().any() else 1.0
+    return numbers.fillna(2 * largest)
 
 
 def _yerr(g: pd.DataFrame, acc: str) -> np.ndarray:
