@@ -10,6 +10,9 @@
 # matrices, the most confident mistakes, and accuracy on the val images that come from ImageNet's
 # own val split (the others were seen in pretraining).
 #
+# Each step below leaves an object to look at; `workbook.stages.evaluate.run` takes the same steps
+# in the same order.
+#
 # **Reads** `models/model.keras`, `models/head.keras`, `data/features/`, `data/prepared/`.
 # **Writes** `results/evaluate.json`, `results/eval_per_class.csv`, `dvclive/evaluate/` (the
 # confusion matrix for `dvc plots`).
@@ -26,8 +29,30 @@ from workbook.pipeline.contract import start
 
 stage = start("evaluate", params)
 
+# %% [markdown]
+# ## The val images and the models
+
 # %%
-result = evaluate.run(stage.P, stage.paths)
+given = evaluate.inputs(stage.P, stage.paths)
+given
+
+# %% [markdown]
+# ## Each model's predictions
+# Class probabilities for every val image: the fine-tuned model and the head from the cached
+# tensors, the baseline from the cached pooled features where its trunk is the cached base.
+
+# %%
+predictions = evaluate.predict(stage.P, given)
+predictions.baseline_note
+
+# %%
+predictions.table()
+
+# %% [markdown]
+# ## The scores
+
+# %%
+result = evaluate.save(stage.P, stage.paths, given, predictions)
 result
 
 # %% [markdown]

@@ -10,6 +10,9 @@
 # between the two, per-class changes and the int8 confusion matrix. Then file sizes, latency per
 # image at 1 to `quantize.max_threads` threads, and the int8 model's ops, read from the `.tflite`.
 #
+# Each step below leaves an object to look at; `workbook.stages.quantize.run` takes the same steps
+# in the same order.
+#
 # **Reads** `models/model.keras`, `data/prepared/`.
 # **Writes** `models/model_float32.tflite`, `models/model_int8.tflite`, `models/labels.txt`,
 # `results/quantize.json`, `results/quantize_per_class.csv`.
@@ -29,8 +32,29 @@ from workbook.pipeline.contract import start
 
 stage = start("quantize", params)
 
+# %% [markdown]
+# ## The converter's settings
+# The fine-tuned classifier goes through TFLite's converter twice, from one export: as it is, and
+# full-integer, its activation ranges set by a sample of train images drawn from `seed`.
+
 # %%
-result = quantize.run(stage.P, stage.paths)
+conversion = quantize.converter(stage.P, stage.paths)
+conversion.settings()
+
+# %% [markdown]
+# ## Both models, as interpreters
+# Written with their metadata (the class names inside); the uint8 input must take raw pixels
+# (scale 1, zero point 0), as MediaPipe and most apps feed it.
+
+# %%
+models = quantize.convert(stage.P, stage.paths, conversion)
+quantize.interpreters(models)
+
+# %% [markdown]
+# ## Every val image through both
+
+# %%
+result = quantize.save(stage.P, stage.paths, conversion, models)
 result
 
 # %% [markdown]

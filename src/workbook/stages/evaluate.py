@@ -5,6 +5,9 @@ classifier (GlobalAveragePooling -> Dense(1000)) with its outputs restricted to 
 When its trunk is the very base the cache was computed with (checked weight by weight), its
 logits are the cached pooled features times its Dense weights; otherwise its whole network
 runs over the val images.
+
+The evaluate stage's notebook calls the steps one by one: `inputs`, `predict` (each model's
+probabilities for every val image), `save` (the scores); `run` composes the same.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from workbook.analysis.results import Summary, write_details
 from workbook.analysis.scoring import confident_mistakes, confusions, scores
 from workbook.analysis.stats import Accuracy, Paired, paired
 from workbook.ml import imagenet_classes as imagenet
+from workbook.ml.feature_cache import Data
 from workbook.ml.network import build_base, build_top_classifier, load_model, split_base
 from workbook.pipeline.atomic import write_csv
 
@@ -173,23 +177,68 @@ def log_confusion(folder: Path, y: np.ndarray, predicted: np.ndarray, names: lis
                               name="confusion_matrix.json")
 
 
-def run(P, paths) -> EvaluateResult:
-    """The evaluate stage: every val image through the fine-tuned model, the head and the baseline."""
-    from workbook.ml.feature_cache import Data
-    from workbook.pipeline.params import BASE_LAYERS
+@dataclass
+class Inputs:
+    """What the evaluation reads: the cache, the val images' rows, and the two trained models."""
 
+    data: Data  # labels, image references and the feature cache
+    val: pd.DataFrame  # the manifest's val rows, in cache order (origin: ImageNet train or val)
+    names: list[str]  # readable class names, in class order
+    model: keras.Model  # the fine-tuned classifier (models/model.keras)
+    head: keras.Model  # the head before fine-tuning (models/head.keras)
+    root: Path
+
+    def __repr__(self) -> str:
+        return (f"{len(self.val):,} val images of {len(self.names)} classes ({', '.join(self.names[:5])}"
+                f"{', ...' if len(self.names) > 5 else ''}); models {self.model.name} and {self.head.name}")
+
+
+def inputs(P, paths) -> Inputs:
+    """The feature cache, the val images' manifest rows and the two trained models."""
     d = Data.load(paths)
     manifest = pd.read_csv(paths.manifest)
     val = manifest[manifest.split == "val"].reset_index(drop=True)
     names = list(imagenet.display_names(d.classes).values())
-    pooled = d.cache.pooled("val")
-    k = P.finetune.fine_tune_at
-    probs = {"fine-tuned": finetuned_probs(load_model(paths.model), d.cache, k),
-             "head only": head_probs(load_model(paths.head_model), pooled)}
+    return Inputs(d, val, names, load_model(paths.model), load_model(paths.head_model), paths.root)
+
+
+@dataclass
+class Predictions:
+    """Each model's class probabilities for every val image."""
+
+    probs: dict[str, np.ndarray]  # model (MODELS) -> [val images, classes]
+    baseline_note: str  # how the baseline was computed, or why it was skipped
+    y: np.ndarray  # the true classes
+    names: list[str]
+
+    def table(self) -> pd.DataFrame:
+        """One row per val image: its class, and each model's top class with its probability."""
+        frame = pd.DataFrame({"class": [self.names[i] for i in self.y]})
+        for model, p in self.probs.items():
+            frame[model] = [f"{self.names[c]} ({q:.2f})" for c, q in zip(p.argmax(axis=1), p.max(axis=1))]
+        return frame
+
+
+def predict(P, given: Inputs) -> Predictions:
+    """Every val image through the fine-tuned model and the head (from the cache), and through the
+    no-training baseline where it applies."""
+    d, pooled = given.data, given.data.cache.pooled("val")
+    probs = {"fine-tuned": finetuned_probs(given.model, d.cache, P.finetune.fine_tune_at),
+             "head only": head_probs(given.head, pooled)}
     found = baseline(P.evaluate.baseline_weights, P.model.weights, P.data.image_size, d.classes,
-                     paths.root, pooled, d.val_files, P.model.alpha)
+                     given.root, pooled, d.val_files, P.model.alpha)
     if found.probs is not None:
         probs["no-training baseline"] = found.probs
+    return Predictions(probs, found.note, d.y_val, given.names)
+
+
+def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
+    """Accuracies with intervals, the paired test, per-class scores, confusions and mistakes;
+    results/evaluate.json, the per-class table and the confusion matrix for `dvc plots`."""
+    from workbook.pipeline.params import BASE_LAYERS
+
+    d, val, names, probs, k = given.data, given.val, given.names, predictions.probs, P.finetune.fine_tune_at
+    baseline_probs = probs.get("no-training baseline")
     y, held_out = d.y_val, (val.origin == "ImageNet val").to_numpy()
     comparison, subset = _comparison(y, probs, names, held_out)
     overall, per_class = scores(y, probs["fine-tuned"], names)
@@ -198,9 +247,9 @@ def run(P, paths) -> EvaluateResult:
     result = EvaluateResult(
         accuracy=Accuracy.of_predictions(y, predicted),
         head=Accuracy.of_predictions(y, probs["head only"].argmax(axis=1)),
-        baseline=Accuracy.of_predictions(y, found.probs.argmax(axis=1)) if found.probs is not None else None,
-        baseline_note=found.note,
-        vs_baseline=paired(y, predicted, found.probs.argmax(axis=1)) if found.probs is not None else None,
+        baseline=Accuracy.of_predictions(y, baseline_probs.argmax(axis=1)) if baseline_probs is not None else None,
+        baseline_note=predictions.baseline_note,
+        vs_baseline=paired(y, predicted, baseline_probs.argmax(axis=1)) if baseline_probs is not None else None,
         macro_f1=overall["macro_f1"], imagenet_val=subset,
         val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=len(d.y_train),
         fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
@@ -211,3 +260,10 @@ def run(P, paths) -> EvaluateResult:
     write_csv(paths.table("eval_per_class"), per_class)
     log_confusion(paths.live("evaluate"), y, predicted, names)
     return result
+
+
+def run(P, paths) -> EvaluateResult:
+    """The stage's steps in order: every val image through the fine-tuned model, the head and the
+    baseline, then scored."""
+    given = inputs(P, paths)
+    return save(P, paths, given, predict(P, given))

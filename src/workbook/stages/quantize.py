@@ -5,6 +5,10 @@ scored on every val image and timed per image.
 The int8 model has integer input and output too (uint8 or int8), so a device feeds it raw pixels
 and reads scores without any float op; its activation ranges are calibrated on a reproducible
 sample of train images, fed exactly as the model takes them (float pixels 0..255).
+
+The quantize stage's notebook calls the steps one by one: `converter` (what the conversion starts
+from and its settings), `convert` (both models written, as interpreters), `save` (scored, timed,
+described); `run` composes the same.
 """
 
 from __future__ import annotations
@@ -213,28 +217,79 @@ def _at_two(lat: dict, name: str) -> float | None:
     return lat[name]["2"]["median_ms"] if "2" in lat[name] else None
 
 
-def run(P, paths) -> QuantizeResult:
-    """The quantize stage: convert, embed the metadata, score both models on val, time them."""
-    from workbook.analysis.scoring import confusions
+@dataclass
+class Conversion:
+    """What the conversion starts from, and how it is set (workbook.ml.litert converts)."""
+
+    model: object  # the fine-tuned Keras classifier (models/model.keras)
+    io_dtype: str  # the int8 model's input and output type
+    calibration: list[str]  # the train images that set the int8 activation ranges
+    train_images: int
+    manifest: pd.DataFrame
+    classes: list[str]
+    names: list[str]  # readable class names, in class order: the label file inside both models
+
+    def settings(self) -> pd.DataFrame:
+        """TFLite's converter settings for each model."""
+        return pd.DataFrame({
+            "float32": {"optimizations": "none", "ops": "TFLite builtins (float)", "input": "float32 pixels 0..255",
+                        "output": "float32 probabilities", "calibration": "none"},
+            "int8": {"optimizations": "Optimize.DEFAULT", "ops": "TFLITE_BUILTINS_INT8 only",
+                     "input": f"{self.io_dtype} pixels", "output": f"{self.io_dtype} probabilities",
+                     "calibration": f"{len(self.calibration)} of {self.train_images:,} train images (drawn from "
+                                    f"seed), {CALIBRATION_BATCH} at a time"}})
+
+
+def converter(P, paths) -> Conversion:
+    """The fine-tuned classifier, the classes, and the calibration sample drawn from `seed`."""
     from workbook.ml import imagenet_classes as imagenet
-    from workbook.ml import tflite_metadata as metadata
-    from workbook.ml.inspection import ops
-    from workbook.ml.litert import classifier_tflite
     from workbook.ml.network import load_model
-    from workbook.ml.op_profile import cpu_int8_support, profile
     from workbook.ml.prepared import load_manifest
 
-    Q = P.quantize
     manifest, classes = load_manifest(paths.prepared)
     names = list(imagenet.display_names(classes).values())
-    calibration = representative_files(manifest, Q.representative_samples, P.seed)
+    calibration = representative_files(manifest, P.quantize.representative_samples, P.seed)
+    return Conversion(load_model(paths.model), P.quantize.io_dtype, calibration,
+                      int((manifest.split == "train").sum()), manifest, classes, names)
+
+
+def convert(P, paths, conversion: Conversion) -> dict[str, Classifier]:
+    """Both models converted, with their metadata, written (and the label file beside them); as
+    LiteRT interpreters. Raises QuantizeError when the int8 input would not take raw pixels."""
+    from workbook.ml.litert import classifier_tflite
+
     files = {"float32": paths.tflite_float, "int8": paths.tflite_int8}
-    converted = classifier_tflite(load_model(paths.model), representative_dataset(calibration), Q.io_dtype)
+    converted = classifier_tflite(conversion.model, representative_dataset(conversion.calibration),
+                                  conversion.io_dtype)
     for name, content in converted.items():
-        write_model(files[name], embed_metadata(content, names, name))
-    write_labels(paths.labels, names)
-    int8 = Classifier(files["int8"])
-    check_raw_pixel_input(int8, Q.io_dtype)
+        write_model(files[name], embed_metadata(content, conversion.names, name))
+    write_labels(paths.labels, conversion.names)
+    models = {name: Classifier(path) for name, path in files.items()}
+    check_raw_pixel_input(models["int8"], conversion.io_dtype)
+    return models
+
+
+def interpreters(models: dict[str, Classifier]) -> pd.DataFrame:
+    """Each interpreter's input and output: type, shape, quantization (scale, zero point)."""
+    return pd.DataFrame({name: {"file": m.path.name, "bytes": m.path.stat().st_size,
+                                "input": f"{m.input_dtype} {[int(n) for n in m.input['shape']]}",
+                                "input scale, zero point": tuple(float(v) for v in m.input["quantization"]),
+                                "output": f"{m.output_dtype} {[int(n) for n in m.output['shape']]}",
+                                "output scale, zero point": tuple(float(v) for v in m.output["quantization"])}
+                         for name, m in models.items()})
+
+
+def save(P, paths, conversion: Conversion, models: dict[str, Classifier]) -> QuantizeResult:
+    """Both models on every val image, timed and profiled, the int8 one read op by op and tried
+    on a few images as an app would; results/quantize.json and the per-class table."""
+    from workbook.analysis.scoring import confusions
+    from workbook.ml import tflite_metadata as metadata
+    from workbook.ml.inspection import ops
+    from workbook.ml.op_profile import cpu_int8_support, profile
+
+    Q, manifest, classes, names = P.quantize, conversion.manifest, conversion.classes, conversion.names
+    files = {name: m.path for name, m in models.items()}
+    int8, calibration = models["int8"], conversion.calibration
     val = manifest[manifest.split == "val"].reset_index(drop=True)
     y = val.y.to_numpy()
     probs = val_probabilities(files, list(val.file))
@@ -267,3 +322,9 @@ def run(P, paths) -> QuantizeResult:
     write_details(paths.details("quantize"), result)
     write_csv(paths.table("quantize_per_class"), result.per_class)
     return result
+
+
+def run(P, paths) -> QuantizeResult:
+    """The stage's steps in order: convert, embed the metadata, score both models on val, time them."""
+    conversion = converter(P, paths)
+    return save(P, paths, conversion, convert(P, paths, conversion))
