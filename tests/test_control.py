@@ -51,8 +51,10 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     assert result.curves.epoch.tolist() == [1, 2] and result.curves.stage.eq("control").all()
     written = json.loads(paths.details("control").read_text())
     assert written["accuracy"] == vars(result.accuracy) and written["train_per_class"] == 5
-    assert "curves" not in written and "predicted" not in written and "model" not in written
-    assert np.array_equal(control.load_predictions(paths, 18), result.predicted)
+    assert "curves" not in written and "probs" not in written and "model" not in written
+    probs = control.load_predictions(paths, 18)
+    assert probs.shape == (18, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert np.array_equal(probs, result.probs) and np.array_equal(probs.argmax(axis=1), result.predicted)
     reloaded = keras.models.load_model(paths.control_model)
     assert reloaded.count_params() == result.weights
     assert (paths.live("control") / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
@@ -104,6 +106,6 @@ def test_missing_or_stale_predictions_say_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the control stage"):
         control.load_predictions(paths, 5)
     paths.control_predictions.parent.mkdir(parents=True)
-    np.save(paths.control_predictions, np.zeros(4, np.int32))
+    np.save(paths.control_predictions, np.full((4, 3), 1 / 3, np.float32))
     with pytest.raises(ValueError, match="4 predictions for 5 val images; run dvc repro"):
         control.load_predictions(paths, 5)

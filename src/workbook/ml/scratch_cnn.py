@@ -136,8 +136,10 @@ def train(model: keras.Model, train_batches, val_batches, epochs: int, lr: float
     return ControlFit(model, curves[CURVE_COLUMNS], [round(s, 2) for s in clock.seconds])
 
 
-def predicted_classes(model: keras.Model, val_batches) -> np.ndarray:
-    """The class each val image is given (the highest logit), in val order."""
+def probabilities(model: keras.Model, batches) -> np.ndarray:
+    """Class probabilities (softmax of the logits) of every image of unshuffled `batches`, in order."""
     from workbook.ml.feeds import predict
 
-    return predict(model, val_batches).argmax(axis=1)
+    logits = predict(model, batches)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

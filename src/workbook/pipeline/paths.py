@@ -118,7 +118,7 @@ class Paths:
 
     @property
     def control_predictions(self) -> Path:
-        """The class the control gives each val image, in val order (int32)."""
+        """The control's class probabilities of each val image, in val order (float32, images x classes)."""
         return self._at("results/control_val.npy")
 
     # each stage's results in detail (read by later stages and the report; not DVC metrics)

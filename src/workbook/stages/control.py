@@ -1,7 +1,7 @@
 """The control stage: a small CNN from random initialisation (workbook.ml.scratch_cnn), trained on
 the same train images the study's models learn from (data.train_per_class of each class, outside
-the tuner's hold-out) and scored on the same val images. Its val predictions are kept, so that
-the evaluate stage can compare it with the fine-tuned model image by image.
+the tuner's hold-out) and scored on the same val images. Its class probabilities of every val
+image are kept, so that the evaluate stage can compare it with the fine-tuned model image by image.
 
 Steps, each leaving something to look at: `images` (the pixels, shrunk), `network` (its summary),
 `batches`, `fit` (the learning curves), `score` (accuracy and the files written). `run` is all
@@ -93,12 +93,17 @@ class ControlResult(Summary):
     seconds: float  # of training, every epoch's validation pass included
     read_seconds: float  # reading and shrinking the images
     curves: pd.DataFrame  # one row per epoch (also in dvclive/control)
-    predicted: np.ndarray  # the class each val image is given, in val order (results/control_val.npy)
+    probs: np.ndarray  # class probabilities of each val image, in val order (results/control_val.npy)
     model: keras.Model
 
     @property
     def val_images(self) -> int:
         return self.accuracy.images
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The class each val image is given."""
+        return self.probs.argmax(axis=1)
 
 
 def per_epoch(seconds: list[float]) -> float:
@@ -108,21 +113,22 @@ def per_epoch(seconds: list[float]) -> float:
 
 
 def score(P, paths, im: Images, fitted: scratch_cnn.ControlFit, val) -> ControlResult:
-    """The control on every val image; writes models/control.keras, its val predictions and
+    """The control on every val image; writes models/control.keras, its val probabilities and
     results/control.json."""
-    predicted = scratch_cnn.predicted_classes(fitted.model, val)
+    probs = scratch_cnn.probabilities(fitted.model, val)
     with atomic_path(paths.control_model) as tmp:
         fitted.model.save(tmp)
     with atomic_path(paths.control_predictions) as tmp:
-        np.save(tmp, predicted.astype(np.int32))
+        np.save(tmp, probs)
     c = P.control
     result = ControlResult(
-        accuracy=Accuracy.of_predictions(im.y_val, predicted), architecture=scratch_cnn.architecture(fitted.model),
-        weights=int(fitted.model.count_params()), image_size=c.image_size, width=c.width, epochs=c.epochs,
-        batch_size=c.batch_size, lr=c.lr, train_per_class=P.data.train_per_class, train_images=len(im.y_train),
-        held_out=im.held_out, seconds_per_epoch=per_epoch(fitted.epoch_seconds), epoch_seconds=fitted.epoch_seconds,
+        accuracy=Accuracy.of_predictions(im.y_val, probs.argmax(axis=1)),
+        architecture=scratch_cnn.architecture(fitted.model), weights=int(fitted.model.count_params()),
+        image_size=c.image_size, width=c.width, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
+        train_per_class=P.data.train_per_class, train_images=len(im.y_train), held_out=im.held_out,
+        seconds_per_epoch=per_epoch(fitted.epoch_seconds), epoch_seconds=fitted.epoch_seconds,
         seconds=round(sum(fitted.epoch_seconds), 1), read_seconds=round(im.seconds, 1), curves=fitted.curves,
-        predicted=predicted, model=fitted.model)
+        probs=probs, model=fitted.model)
     write_details(paths.details("control"), result)
     return result
 
@@ -137,15 +143,15 @@ def run(P, paths) -> ControlResult:
 
 
 def load_predictions(paths, val_images: int) -> np.ndarray:
-    """The control's val predictions as the evaluate stage reads them, checked against the
-    number of val images it scores."""
+    """The control's class probabilities of every val image, as the evaluate stage reads them
+    (beside its other models' probabilities), checked against the number of val images it scores."""
     from pathlib import Path
 
     f = Path(paths.control_predictions)
     if not f.is_file():
         raise FileNotFoundError(f"{f}: not there yet; run the control stage (dvc repro control)")
-    predicted = np.load(f)
-    if len(predicted) != val_images:
-        raise ValueError(f"{f} holds {len(predicted)} predictions for {val_images} val images; "
+    probs = np.load(f)
+    if len(probs) != val_images:
+        raise ValueError(f"{f} holds {len(probs)} predictions for {val_images} val images; "
                          "run dvc repro to bring the control up to date")
-    return predicted
+    return probs
