@@ -7,6 +7,7 @@
   compare              reports/compare.html: every experiment of `dvc exp show` side by side
   classify MODEL PATH  top-k labels of images (files or folders) with a .tflite model
   inspect MODEL        the ops of a .tflite model with their tensor sizes
+  demo [MODEL...]      the models on a local web page (extra `demo`): top-3, input, latency
   bench                the study timed two ways: the workbook's (cached) and the uncached one
   tune-worker --directory DIR
                        one process (chief or worker) of a distributed tuner search on the cache
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("inspect", help="the ops of a .tflite model with their output sizes")
     p.add_argument("model", help="a .tflite model")
 
+    p = sub.add_parser("demo", help="try the models on a local web page (127.0.0.1) as an app runs them "
+                       "(needs the extra `demo`)")
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="more .tflite models to offer beside the study's float32 and int8 (models/)")
+    p.add_argument("--port", type=int, help="the port (default: the first free from 7860)")
+
     p = sub.add_parser("bench", help="time the study two ways: the workbook's and the uncached one")
     p.add_argument("--data", required=True, help="the raw archive or folder set (data.source)")
     p.add_argument("--weights", required=True, help="the no-top MobileNetV2 .h5 (model.weights)")
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the tuner folder, the same for every process (a new one for a new search)")
 
     commands = {"source": _source, "run": _run, "compare": _compare, "classify": _classify, "inspect": _inspect,
-                "bench": _bench, "tune-worker": _tune_worker}
+                "demo": _demo, "bench": _bench, "tune-worker": _tune_worker}
     args = parser.parse_args(argv)
     return commands[args.command](args) or 0
 
@@ -116,6 +123,12 @@ def _inspect(args) -> int:
     from workbook.ml.inspection import run_inspect
 
     return run_inspect(args.model)
+
+
+def _demo(args) -> int:
+    from workbook.tools.demo import run_demo  # no Gradio import yet
+
+    return run_demo(args.models, args.port)
 
 
 def _bench(args) -> int:
