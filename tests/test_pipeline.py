@@ -237,6 +237,7 @@ BY_HAND = ("data", "train", "report")
 
 def test_notebooks_run_by_hand_write_into_scratch_only(study):
     notebooks = [f"{notebook_name(s)}.ipynb" for s in BY_HAND]
+    (study.root / "by_hand").mkdir()
     for name in notebooks:  # a text notebook as an .ipynb, as a researcher would run one by hand
         study.run(sys.executable, "-m", "jupytext", "-q", "--to", "ipynb", "-o", f"by_hand/{name}",
                   f"notebooks/{name[:-len('.ipynb')]}.py")
