@@ -44,6 +44,7 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     paths = Paths(prepared)
     result = control.run(P, paths)
     assert result.train_images == 15 and result.held_out == 12, "5 of each class, outside the tuner's 25%"
+    assert result.repeats == 3, "36 images outside the hold-out: each of the 15 thrice an epoch"
     assert result.val_images == 18 and len(result.predicted) == 18
     assert result.accuracy == Accuracy.of_predictions(np.repeat([0, 1, 2], 6), result.predicted)
     assert result.accuracy.low <= result.accuracy.value <= result.accuracy.high
@@ -58,7 +59,8 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     reloaded = keras.models.load_model(paths.control_model)
     assert reloaded.count_params() == result.weights
     assert (paths.live("control") / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
-    assert "random initialisation" in result._repr_markdown_() and "5 of each class" in result._repr_markdown_()
+    words = result._repr_markdown_()
+    assert "random initialisation" in words and "5 of each class" in words and "each image 3 times an epoch" in words
 
 
 def test_the_same_seed_gives_the_same_control_and_another_seed_another(prepared):
@@ -76,6 +78,14 @@ def test_the_control_learns_what_tells_the_classes_apart(prepared):
     result = control.run(params(prepared, **{"control.epochs": 6, "control.lr": 0.01}), Paths(prepared))
     assert result.train_images == 36
     assert result.accuracy.value >= 0.75, result.curves
+
+
+def test_an_epoch_takes_each_drawn_image_as_often_as_fills_a_full_one():
+    x, y = np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 0, 1, 1])
+    train, _ = scratch_cnn.batches(x, y, x, y, batch_size=3, seed=0, repeats=3)
+    assert train.n == 12 and len(train) == 4
+    taken = np.concatenate([train.subset[train.rows(i)] for i in range(len(train))])
+    assert np.bincount(taken).tolist() == [3, 3, 3, 3]
 
 
 def test_the_network_is_the_one_its_docstring_draws():

@@ -81,12 +81,14 @@ def architecture(model: keras.Model) -> str:
 
 
 def batches(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, batch_size: int,
-            seed: int, eval_batch: int = 256):
-    """(train, val) batch sets: train reshuffled every epoch from `seed`, each image mirrored or
-    not with probability 1/2; val in order."""
+            seed: int, repeats: int = 1, eval_batch: int = 256):
+    """(train, val) batch sets: train reshuffled every epoch from `seed`, each image taken
+    `repeats` times an epoch, each time mirrored or not with probability 1/2; val in order."""
     from workbook.ml.feeds import CachedBatches
 
-    return (CachedBatches([x_train], y_train, batch_size, seed, mirrored=[np.ascontiguousarray(x_train[:, :, ::-1])]),
+    mirrored = [np.ascontiguousarray(x_train[:, :, ::-1])]
+    rows = np.tile(np.arange(len(y_train)), repeats)
+    return (CachedBatches([x_train], y_train, batch_size, seed, mirrored=mirrored, rows=rows),
             CachedBatches([x_val], y_val, eval_batch, seed, shuffle=False))
 
 

@@ -3,6 +3,12 @@ the same train images the study's models learn from (data.train_per_class of eac
 the tuner's hold-out) and scored on the same val images. Its class probabilities of every val
 image are kept, so that the evaluate stage can compare it with the fine-tuned model image by image.
 
+An epoch of the control is as long at every data.train_per_class: as many images as the train set
+outside the hold-out holds, each drawn image repeated to fill it (`Images.repeats`). With a fixed
+count of passes instead, a network from scratch given 10 images per class took a handful of steps
+and stayed near chance: the size curve would have shown how few steps it had, not what
+pretraining buys.
+
 Steps, each leaving something to look at: `images` (the pixels, shrunk), `network` (its summary),
 `batches`, `fit` (the learning curves), `score` (accuracy and the files written). `run` is all
 of them in order.
@@ -35,6 +41,7 @@ class Images:
     x_val: np.ndarray
     y_val: np.ndarray
     held_out: int  # train images of the tuner's hold-out, left out as every model leaves them
+    repeats: int  # times each drawn image is taken per epoch: an epoch is as long as at `all`
     seconds: float  # reading and shrinking
 
     def counts(self) -> pd.DataFrame:
@@ -54,7 +61,8 @@ def images(P, paths) -> Images:
     size = P.control.image_size
     x_train = scratch_cnn.shrink([train.file.iloc[r] for r in fit], size)
     x_val = scratch_cnn.shrink(list(val.file), size)
-    return Images(classes, x_train, y[fit], x_val, val.y.to_numpy(), len(held), time.perf_counter() - start)
+    repeats = -(-(len(y) - len(held)) // len(fit))  # every train image outside the hold-out, over those drawn
+    return Images(classes, x_train, y[fit], x_val, val.y.to_numpy(), len(held), repeats, time.perf_counter() - start)
 
 
 def network(P, n_classes: int) -> keras.Model:
@@ -63,8 +71,10 @@ def network(P, n_classes: int) -> keras.Model:
 
 
 def batches(P, im: Images):
-    """(train, val) batch sets of the shrunk pixels (scratch_cnn.batches)."""
-    return scratch_cnn.batches(im.x_train, im.y_train, im.x_val, im.y_val, P.control.batch_size, P.seed)
+    """(train, val) batch sets of the shrunk pixels (scratch_cnn.batches), each drawn image
+    `im.repeats` times an epoch."""
+    return scratch_cnn.batches(im.x_train, im.y_train, im.x_val, im.y_val, P.control.batch_size, P.seed,
+                               repeats=im.repeats)
 
 
 def fit(P, model: keras.Model, train, val, live_dir=None) -> scratch_cnn.ControlFit:
@@ -87,6 +97,7 @@ class ControlResult(Summary):
     lr: float
     train_per_class: int | str  # data.train_per_class
     train_images: int  # what it learned from
+    repeats: int  # times each of them was taken per epoch
     held_out: int  # train images of the tuner's hold-out, never trained on
     seconds_per_epoch: float  # median over the epochs after the first (which also traces the graph)
     epoch_seconds: list[float]
@@ -125,7 +136,8 @@ def score(P, paths, im: Images, fitted: scratch_cnn.ControlFit, val) -> ControlR
         accuracy=Accuracy.of_predictions(im.y_val, probs.argmax(axis=1)),
         architecture=scratch_cnn.architecture(fitted.model), weights=int(fitted.model.count_params()),
         image_size=c.image_size, width=c.width, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
-        train_per_class=P.data.train_per_class, train_images=len(im.y_train), held_out=im.held_out,
+        train_per_class=P.data.train_per_class, train_images=len(im.y_train), repeats=im.repeats,
+        held_out=im.held_out,
         seconds_per_epoch=per_epoch(fitted.epoch_seconds), epoch_seconds=fitted.epoch_seconds,
         seconds=round(sum(fitted.epoch_seconds), 1), read_seconds=round(im.seconds, 1), curves=fitted.curves,
         probs=probs, model=fitted.model)
