@@ -10,6 +10,7 @@ file in workbook/analysis/templates/, filled from the result, so the prose and t
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,11 @@ def details(result: Any) -> dict:
 
 def write_details(path: Path, result: Any) -> None:
     write_json(path, details(result))
+
+
+def tuned_rate(paths) -> float:
+    """The head's learning rate the tune stage chose (results/tune.json), which training starts from."""
+    return float(json.loads(paths.details("tune").read_text())["best_lr"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -99,16 +99,13 @@ class Fit:
 def live_logger(folder, initial_epoch: int = 0):
     """DVCLive's Keras callback writing the learning curves into `folder` as they come (what
     `dvc plots` and the VS Code extension read, live); steps continue from `initial_epoch`."""
-    import logging
-
-    from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
-    logging.getLogger("dvclive").setLevel(logging.WARNING)  # "Logging to experiment ..." each run
-    # Inside the pipeline: no experiment of its own, no dvc.yaml of its own (dvc.yaml declares the plots).
-    live = Live(dir=str(folder), save_dvc_exp=False, dvcyaml=None, report=None)
-    live.step = initial_epoch
-    return DVCLiveCallback(live=live)
+    from workbook.pipeline.live import live
+
+    logger = live(folder)
+    logger.step = initial_epoch
+    return DVCLiveCallback(live=logger)
 
 
 def read_curves(folder, stage: str) -> pd.DataFrame:

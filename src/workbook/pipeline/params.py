@@ -135,13 +135,13 @@ def _range(lo, hi) -> str:
     return ""
 
 
-def key(check: Check, doc: str = "") -> Any:
-    return field(metadata={"check": check, "doc": doc})
+def key(check: Check) -> Any:
+    return field(metadata={"check": check})
 
 
 @dataclass(frozen=True)
 class Data:
-    source: str = key(text(), "URL, archive or folder set")
+    source: str = key(text())
     checksum: str | None = key(checksum())
     image_size: int = key(integer(MIN_IMAGE_SIZE, 1024))
     # train images per class the models learn from, drawn per class from `seed` (val unchanged)

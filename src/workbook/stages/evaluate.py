@@ -122,7 +122,6 @@ def baseline(weights: str, model_weights: str, image_size: int, classes: list[st
 # ---------------------------------------------------------------------------------------------
 # the evaluate stage
 
-MODELS = ("fine-tuned", "head only", "no-training baseline")
 
 
 @dataclass
@@ -167,13 +166,10 @@ def _comparison(y: np.ndarray, probs: dict[str, np.ndarray], names: list[str], h
 
 def log_confusion(folder: Path, y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
     """The confusion matrix for `dvc plots` (DVCLive's sklearn plot: one actual/predicted row per image)."""
-    import logging
+    from workbook.pipeline.live import live
 
-    from dvclive import Live
-
-    logging.getLogger("dvclive").setLevel(logging.WARNING)
-    with Live(dir=str(folder), save_dvc_exp=False, dvcyaml=None, report=None) as live:
-        live.log_sklearn_plot("confusion_matrix", [names[i] for i in y], [names[i] for i in predicted],
+    with live(folder) as logger:
+        logger.log_sklearn_plot("confusion_matrix", [names[i] for i in y], [names[i] for i in predicted],
                               name="confusion_matrix.json")
 
 
@@ -206,7 +202,7 @@ def inputs(P, paths) -> Inputs:
 class Predictions:
     """Each model's class probabilities for every val image."""
 
-    probs: dict[str, np.ndarray]  # model (MODELS) -> [val images, classes]
+    probs: dict[str, np.ndarray]  # model ("fine-tuned", "head only", "no-training baseline") -> [val images, classes]
     baseline_note: str  # how the baseline was computed, or why it was skipped
     y: np.ndarray  # the true classes
     names: list[str]

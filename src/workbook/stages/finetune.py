@@ -6,15 +6,21 @@ Its notebook calls the steps one by one: `inputs`, then workbook.ml.fine_tuning'
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import keras
 import pandas as pd
 
-from workbook.analysis.results import Summary, write_details
+from workbook.analysis.results import Summary, tuned_rate, write_details
 from workbook.ml.feature_cache import Data
-from workbook.ml.fine_tuning import batches, deployable, fine_tune, schedule, train, unfreeze
+from workbook.ml.fine_tuning import (
+    batches,
+    deployable,
+    fine_tune,
+    schedule,
+    train,
+    unfreeze,
+)
 from workbook.ml.fitting import Fit, one_batch, read_curves
 from workbook.pipeline.atomic import atomic_path
 
@@ -42,7 +48,7 @@ def inputs(P, paths) -> Inputs:
     """The head, the chosen rate, the base and the feature cache."""
     from workbook.ml.network import build_base, load_model
 
-    head_lr = json.loads(paths.details("tune").read_text())["best_lr"]
+    head_lr = tuned_rate(paths)
     d = Data.load(paths)
     base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)
     return Inputs(head_lr, head_lr * P.finetune.lr_factor, d, base, load_model(paths.head_model))

@@ -6,13 +6,12 @@ Its notebook calls the steps one by one: `inputs`, then workbook.ml.head_trainin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import keras
 import pandas as pd
 
-from workbook.analysis.results import Summary, write_details
+from workbook.analysis.results import Summary, tuned_rate, write_details
 from workbook.ml.feature_cache import Data
 from workbook.ml.fitting import Fit, one_batch
 from workbook.ml.head_training import batches, initial_head, train, train_head
@@ -40,7 +39,7 @@ def inputs(P, paths) -> Inputs:
     """The chosen rate and the feature cache; the base too where the head trains from pixels."""
     from workbook.ml.network import build_base
 
-    lr = json.loads(paths.details("tune").read_text())["best_lr"]
+    lr = tuned_rate(paths)
     d = Data.load(paths)
     full = P.train.augment == "full"  # through the pixels: the whole base runs every step
     return Inputs(lr, d, build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha) if full else None)
