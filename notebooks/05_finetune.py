@@ -13,7 +13,8 @@
 # in the same order.
 #
 # **Reads** `models/head.keras`, `results/tune.json`, `dvclive/train/` (the head's curves),
-# `data/features/`. **Writes** `models/model.keras`, `results/finetune.json`, `dvclive/finetune/`.
+# `data/features/`. **Writes** `models/finetuned.keras`, `models/model.keras` (the model that
+# ships), `results/finetune.json`, `dvclive/finetune/`.
 
 # %% tags=["parameters"]
 params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
@@ -68,16 +69,27 @@ fitted = finetune.train(stage.P, unfrozen, batches, schedule, live_dir=stage.pat
 fitted.curves
 
 # %% [markdown]
-# ## The saved model
+# ## The fine-tuned model
 # The trained weights back in one classifier from raw pixels to probabilities, the base frozen
-# again: `models/model.keras`.
+# again: `models/finetuned.keras`.
 
 # %%
 model = finetune.deployable(stage.P, unfrozen, given.base, given.head)
 model.summary()
 
+# %% [markdown]
+# ## The model that ships
+# Scored on the train images held out of all training (the tuner's hold-out), never on val: the
+# fine-tuned model ships unless it scores below the head it started from by more than
+# `finetune.ship_margin`; then the head on the pretrained base ships. `models/model.keras` is the
+# one that ships, and the quantize stage converts it.
+
 # %%
-result = finetune.save(stage.P, stage.paths, given, model, fitted)
+shipped = finetune.ship(stage.P, stage.paths, given, model)
+shipped
+
+# %%
+result = finetune.save(stage.P, stage.paths, given, model, fitted, shipped)
 result
 
 # %% [markdown]

@@ -28,10 +28,11 @@ c = compare.read(repo, commits)
 # %% [markdown]
 # ## Experiments
 # One row per result, with the params whose values differ between them (params equal everywhere
-# are left out). Accuracies are on the val images, in %, with their 95% interval in brackets:
+# are left out). Accuracies are on the val images, in %, with their 95% interval:
 # *fine-tuned* is the model after fine-tuning, *head only* the head trained on the frozen base,
-# *no training* the ImageNet classifier restricted to the classes (n/a where it was skipped), *int8*
-# the full-integer TFLite model. *int8 = float32* is the share of val images on which the int8 and
+# *no training* the ImageNet classifier restricted to the classes (n/a where it was skipped),
+# *from scratch* the small CNN trained from random initialisation on the same train images (the
+# control stage), *int8* the full-integer TFLite model of the model that ships. *int8 = float32* is the share of val images on which the int8 and
 # float32 TFLite models pick the same class; *int8 MB* is its file size (10⁶ bytes), *int8 ms* its
 # median time per image at 2 threads, *study s* the wall time of all stages. *front* marks the
 # experiments that no other one beats on accuracy and on that cost at once.
@@ -72,3 +73,17 @@ compare.tradeoff_figure(c);
 
 # %%
 compare.param_figure(c);
+
+# %% [markdown]
+# ## Accuracy against training-set size
+# Where the experiments differ in `data.train_per_class`: val accuracy against the train images
+# per class the models learned from (log axis; `all` is every train image outside the tuner's
+# hold-out, drawn right of the largest count), for the small CNN from scratch, the head on the
+# frozen base and the fine-tuned model, each run with its 95% interval and the mean over seeds as
+# a line. The dashed line is the no-training ImageNet classifier (its interval shaded), which no
+# training set changes. The gap between the control and the others is what pretraining buys at
+# each size; where the head is above the fine-tuned model, fine-tuning cost accuracy (the shipped
+# model is chosen on the hold-out: see each experiment's finetune report).
+
+# %%
+compare.size_figure(c);

@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 
 from workbook.analysis.stats import Accuracy  # noqa: E402
 from workbook.ml import scratch_cnn  # noqa: E402
+from workbook.ml.predict import saved_probs  # noqa: E402
 from workbook.pipeline.params import load_params  # noqa: E402
 from workbook.pipeline.paths import Paths  # noqa: E402
 from workbook.stages import control  # noqa: E402
@@ -53,7 +54,7 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     written = json.loads(paths.details("control").read_text())
     assert written["accuracy"] == vars(result.accuracy) and written["train_per_class"] == 5
     assert "curves" not in written and "probs" not in written and "model" not in written
-    probs = control.load_predictions(paths, 18)
+    probs = saved_probs(paths.control_predictions, 18, "control")
     assert probs.shape == (18, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     assert np.array_equal(probs, result.probs) and np.array_equal(probs.argmax(axis=1), result.predicted)
     reloaded = keras.models.load_model(paths.control_model)
@@ -114,8 +115,8 @@ def test_shrinking_averages_the_pixels_each_output_pixel_covers(tmp_path):
 def test_missing_or_stale_predictions_say_what_to_run(tmp_path):
     paths = Paths(tmp_path)
     with pytest.raises(FileNotFoundError, match="run the control stage"):
-        control.load_predictions(paths, 5)
+        saved_probs(paths.control_predictions, 5, "control")
     paths.control_predictions.parent.mkdir(parents=True)
     np.save(paths.control_predictions, np.full((4, 3), 1 / 3, np.float32))
     with pytest.raises(ValueError, match="4 predictions for 5 val images; run dvc repro"):
-        control.load_predictions(paths, 5)
+        saved_probs(paths.control_predictions, 5, "control")

@@ -26,9 +26,9 @@ import yaml
 from conftest import SET_ASIDE, USED, copy_repo, make_messy_set, tiny_params
 from test_contract import PRESENTATION_ONLY, closure, module_imports, notebook_source
 
+from workbook.analysis.headline import HEADLINE_KEYS
 from workbook.pipeline.contract import notebook_name
 from workbook.pipeline.paths import STAGES
-from workbook.analysis.headline import HEADLINE_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def study(tmp_path_factory):
     kill_when(start_repro(repo), lambda: any((repo.root / "data").glob(".tmp-features-*")))
     assert_cache_whole_or_absent(repo)  # killed mid-write: the old cache or none, never a part
     # 1.5 s after the quantize notebook is under way: killed mid-stage
-    kill_when(start_repro(repo), lambda: (repo.root / "reports" / ".tmp-07_quantize.ipynb").exists(), delay=1.5)
+    kill_when(start_repro(repo), lambda: (repo.root / "reports" / ".tmp-08_quantize.ipynb").exists(), delay=1.5)
     assert_tflite_whole_or_absent(repo)
     repo.dvc("repro")
     return repo

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from workbook.analysis.headline import HEADLINE_KEYS
 from workbook.analysis.stats import Accuracy
 from workbook.pipeline.contract import notebook_name
 from workbook.pipeline.paths import STAGES, Paths
-from workbook.analysis.headline import HEADLINE_KEYS
 from workbook.stages import report
 
 REPORTED = STAGES[:STAGES.index("report")]
@@ -49,9 +49,15 @@ RESULTS = {
     "features": {"images": 1801, "seconds": 12.345, "images_per_s": 145.87, "cache_mb": 98.765},
     "tune": {"best_lr": 0.00123456, "trials": 4, "best_val_accuracy": 0.912345},
     "train": {"val_accuracy": 0.876543, "lr": 0.00123456, "epochs": 3},
-    "finetune": {"val_accuracy": 0.934567, "lr": 0.000123456, "epochs": 2, "layers_trained": 24},
+    "finetune": {"val_accuracy": 0.934567, "lr": 0.000123456, "epochs": 2, "layers_trained": 24,
+                 "train_images": 987, "head_holdout": 0.901234, "finetuned_holdout": 0.912345},
+    "control": {"accuracy": acc(301, 567), "train_images": 987, "epochs": 5, "seconds_per_epoch": 9.87,
+                "weights": 392_426},
     "evaluate": {"accuracy": acc(530, 567), "head": acc(497, 567), "baseline": None, "vs_baseline": None,
-                 "baseline_note": BASELINE_NOTE,
+                 "baseline_note": BASELINE_NOTE, "control": acc(301, 567),
+                 "vs_control": {"only_a": 240, "only_b": 11, "p_value": 1.2345e-55}, "shipped": "fine-tuned",
+                 "ship_reason": ("on the hold-out the fine-tuned model scores 0.9123, the head 0.9012: fine-tuning "
+                                 "lost nothing, so the fine-tuned model ships"),
                  "macro_f1": 0.930121, "imagenet_val": {"fine-tuned": acc(64, 67), "head only": acc(61, 67)}},
     "quantize": {"float32": acc(530, 567), "int8": acc(522, 567), "agreement": 0.987654, "disagreements": 7,
                  "float_bytes": 9_123_456, "int8_bytes": 2_654_321, "io_dtype": "uint8",
@@ -71,7 +77,10 @@ REQUIRED = [
     "tune.best_lr", "tune.trials", "tune.best_val_accuracy",
     "train.val_accuracy", "train.lr", "train.epochs",
     "finetune.val_accuracy", "finetune.lr", "finetune.epochs",
+    "finetune.train_images", "finetune.head_holdout", "finetune.finetuned_holdout",
+    "control.accuracy", "control.train_images", "control.epochs", "control.seconds_per_epoch",
     "evaluate.accuracy", "evaluate.head", "evaluate.baseline", "evaluate.macro_f1",
+    "evaluate.control", "evaluate.vs_control.p_value", "evaluate.shipped",
     "evaluate.imagenet_val.fine-tuned",
     "quantize.float32", "quantize.int8", "quantize.agreement", "quantize.float_bytes",
     "quantize.int8_bytes", "quantize.io_dtype", "quantize.int8_ms_2_threads",
@@ -195,7 +204,7 @@ def test_every_number_in_the_browser_is_the_results_value_formatted(rendered):
     # spot checks of the formatter's output as a reader sees it
     assert dom.metrics["evaluate.accuracy"][0] == "93.47% (95% CI 91.13–95.23%)"
     assert dom.metrics["quantize.int8_bytes"][0] == "2.53 MiB"
-    assert dom.metrics["timings.total.wall_s"] == ["287.0 s"]  # 10.25 x (1+...+7); the stale report time left out
+    assert dom.metrics["timings.total.wall_s"] == ["369.0 s"]  # 10.25 x (1+...+8); the stale report time left out
 
 
 def test_null_baseline_reads_na_with_its_reason(rendered):
@@ -287,7 +296,7 @@ def test_headline_is_flat_numeric_and_read_from_the_results(tmp_path):
     assert (written["acc"], written["acc_lo"], written["acc_hi"]) == (ft["value"], ft["low"], ft["high"])
     assert (written["int8_acc"], written["int8_lo"]) == (q["value"], q["low"])
     assert written["base_acc"] is None and written["int8_mb"] == 2.6543 and written["int8_ms"] == 3.14159
-    assert written["study_s"] == 287.0  # the stages' wall times; the stale report time left out
+    assert written["study_s"] == 369.0  # the stages' wall times; the stale report time left out
 
 
 def test_the_page_links_the_comparison_when_there_is_one(tmp_path):

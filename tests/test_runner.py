@@ -16,7 +16,12 @@ from nbformat.reader import NotJSONError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from workbook.pipeline import kernel
-from workbook.pipeline.runner import NotebookFailed, execute, imported_modules, notebook_code
+from workbook.pipeline.runner import (
+    NotebookFailed,
+    execute,
+    imported_modules,
+    notebook_code,
+)
 
 
 def notebook(path, *cells: str):

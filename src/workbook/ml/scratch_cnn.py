@@ -120,7 +120,13 @@ def train(model: keras.Model, train_batches, val_batches, epochs: int, lr: float
 
     workbook.ml.fitting.fit's loop with a clock beside it: that function takes no callbacks.
     """
-    from workbook.ml.fitting import CURVE_COLUMNS, compile_classifier, feed, live_logger, seed_everything
+    from workbook.ml.fitting import (
+        CURVE_COLUMNS,
+        compile_classifier,
+        feed,
+        live_logger,
+        seed_everything,
+    )
 
     seed_everything(seed)
     steps = max(1, epochs * len(train_batches))

@@ -14,7 +14,7 @@ from pathlib import Path
 LABELS_FILE = "labels.txt"  # shipped beside the model, one display name per line, in class order
 SCRATCH = "scratch"  # where notebooks run by hand write; ignored by git (.gitignore) and DVC (.dvcignore)
 
-STAGES = ("data", "features", "tune", "train", "finetune", "evaluate", "quantize", "report")
+STAGES = ("data", "features", "tune", "train", "finetune", "control", "evaluate", "quantize", "report")
 
 
 def find_root(start: str | Path | None = None) -> Path:
@@ -96,7 +96,14 @@ class Paths:
         return self._at("models/head.keras")
 
     @property
+    def finetuned(self) -> Path:
+        """The fine-tuned classifier, whether it ships or not."""
+        return self._at("models/finetuned.keras")
+
+    @property
     def model(self) -> Path:
+        """The classifier that ships (the fine-tuned one or the head on the base, by finetune's
+        rule); the quantize stage converts it."""
         return self._at("models/model.keras")
 
     @property

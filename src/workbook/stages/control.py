@@ -152,18 +152,3 @@ def run(P, paths) -> ControlResult:
     train, val = batches(P, im)
     fitted = fit(P, model, train, val, live_dir=paths.live("control"))
     return score(P, paths, im, fitted, val)
-
-
-def load_predictions(paths, val_images: int) -> np.ndarray:
-    """The control's class probabilities of every val image, as the evaluate stage reads them
-    (beside its other models' probabilities), checked against the number of val images it scores."""
-    from pathlib import Path
-
-    f = Path(paths.control_predictions)
-    if not f.is_file():
-        raise FileNotFoundError(f"{f}: not there yet; run the control stage (dvc repro control)")
-    probs = np.load(f)
-    if len(probs) != val_images:
-        raise ValueError(f"{f} holds {len(probs)} predictions for {val_images} val images; "
-                         "run dvc repro to bring the control up to date")
-    return probs

@@ -1,4 +1,5 @@
-"""The evaluate stage: the fine-tuned model against two baselines, on every val image.
+"""The evaluate stage: the fine-tuned model against the head it started from, the no-training
+ImageNet baseline and the from-scratch control, on every val image, and which of them ships.
 
 Predictions come from the feature cache. The no-training baseline is the pretrained ImageNet
 classifier (GlobalAveragePooling -> Dense(1000)) with its outputs restricted to the N classes.
@@ -12,6 +13,7 @@ probabilities for every val image), `save` (the scores); `run` composes the same
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,34 +26,9 @@ from workbook.analysis.scoring import confident_mistakes, confusions, scores
 from workbook.analysis.stats import Accuracy, Paired, paired
 from workbook.ml import imagenet_classes as imagenet
 from workbook.ml.feature_cache import Data
-from workbook.ml.network import build_base, build_top_classifier, load_model, split_base
+from workbook.ml.network import build_base, load_model
+from workbook.ml.predict import finetuned_probs, head_probs, saved_probs, softmax
 from workbook.pipeline.atomic import write_csv
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def parts(classifier: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """The base and the head inside a saved classifier (see model.build_classifier)."""
-    base = next(layer for layer in classifier.layers if layer.name.startswith("mobilenetv2"))
-    return base, classifier.get_layer("head")
-
-
-def finetuned_probs(classifier: keras.Model, cache, fine_tune_at: int, batch: int = 256) -> np.ndarray:
-    """The fine-tuned model's class probabilities on the cached val tensors."""
-    from workbook.ml.feeds import CachedBatches, predict
-
-    base, head = parts(classifier)
-    top = build_top_classifier(split_base(base, fine_tune_at), head)
-    cut = cache.cut("val")
-    return softmax(predict(top, CachedBatches(cut, np.zeros(len(cut[0]), int), batch, 0, shuffle=False)))
-
-
-def head_probs(head: keras.Model, pooled: np.ndarray) -> np.ndarray:
-    return softmax(head.predict(pooled, batch_size=1024, verbose=0))
 
 
 @dataclass
@@ -131,6 +108,12 @@ class EvaluateResult(Summary):
     template = "evaluate.md.j2"
     accuracy: Accuracy  # the fine-tuned model, with its 95% interval
     head: Accuracy  # the head on the frozen base, before fine-tuning
+    control: Accuracy | None  # the small CNN from scratch (control stage); None where it has not run
+    vs_control: Paired | None  # fine-tuned (a) against the control (b), image by image
+    vs_head: Paired  # fine-tuned (a) against the head before it (b)
+    shipped: str  # "fine-tuned" or "head": chosen by the finetune stage on the train hold-out
+    ship_reason: str
+    seconds_per_epoch: dict[str, float]  # training time per epoch: head, fine-tuning, control
     baseline: Accuracy | None  # the no-training ImageNet classifier; None when it cannot apply
     baseline_note: str  # how the baseline was computed, or why it was skipped
     vs_baseline: Paired | None  # fine-tuned (a) against the baseline (b), image by image
@@ -180,9 +163,12 @@ class Inputs:
     data: Data  # labels, image references and the feature cache
     val: pd.DataFrame  # the manifest's val rows, in cache order (origin: ImageNet train or val)
     names: list[str]  # readable class names, in class order
-    model: keras.Model  # the fine-tuned classifier (models/model.keras)
+    model: keras.Model  # the fine-tuned classifier (models/finetuned.keras)
     head: keras.Model  # the head before fine-tuning (models/head.keras)
     root: Path
+    finetune: dict  # results/finetune.json: which model ships and why
+    epochs: dict[str, float]  # seconds per epoch of each trained model (results/{train,finetune,control}.json)
+    control: Path  # the control's val probabilities (results/control_val.npy)
 
     def __repr__(self) -> str:
         return (f"{len(self.val):,} val images of {len(self.names)} classes ({', '.join(self.names[:5])}"
@@ -195,14 +181,18 @@ def inputs(P, paths) -> Inputs:
     manifest = pd.read_csv(paths.manifest)
     val = manifest[manifest.split == "val"].reset_index(drop=True)
     names = list(imagenet.display_names(d.classes).values())
-    return Inputs(d, val, names, load_model(paths.model), load_model(paths.head_model), paths.root)
+    details = {s: json.loads(paths.details(s).read_text()) for s in ("train", "finetune", "control")}
+    epochs = {"head": details["train"]["seconds_per_epoch"], "fine-tuning": details["finetune"]["seconds_per_epoch"],
+              "from scratch": details["control"]["seconds_per_epoch"]}
+    return Inputs(d, val, names, load_model(paths.finetuned), load_model(paths.head_model), paths.root,
+                  details["finetune"], epochs, paths.control_predictions)
 
 
 @dataclass
 class Predictions:
     """Each model's class probabilities for every val image."""
 
-    probs: dict[str, np.ndarray]  # model ("fine-tuned", "head only", "no-training baseline") -> [val images, classes]
+    probs: dict[str, np.ndarray]  # model ("fine-tuned", "head only", "no-training baseline", "from scratch") -> [val images, classes]
     baseline_note: str  # how the baseline was computed, or why it was skipped
     y: np.ndarray  # the true classes
     names: list[str]
@@ -217,7 +207,7 @@ class Predictions:
 
 def predict(P, given: Inputs) -> Predictions:
     """Every val image through the fine-tuned model and the head (from the cache), and through the
-    no-training baseline where it applies."""
+    no-training baseline where it applies; the control's, as the control stage saved them."""
     d, pooled = given.data, given.data.cache.pooled("val")
     probs = {"fine-tuned": finetuned_probs(given.model, d.cache, P.finetune.fine_tune_at),
              "head only": head_probs(given.head, pooled)}
@@ -225,6 +215,7 @@ def predict(P, given: Inputs) -> Predictions:
                      given.root, pooled, d.val_files, P.model.alpha)
     if found.probs is not None:
         probs["no-training baseline"] = found.probs
+    probs["from scratch"] = saved_probs(given.control, len(d.y_val), "control")
     return Predictions(probs, found.note, d.y_val, given.names)
 
 
@@ -234,7 +225,7 @@ def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
     from workbook.pipeline.params import BASE_LAYERS
 
     d, val, names, probs, k = given.data, given.val, given.names, predictions.probs, P.finetune.fine_tune_at
-    baseline_probs = probs.get("no-training baseline")
+    baseline_probs, control_probs = probs.get("no-training baseline"), probs["from scratch"]
     y, held_out = d.y_val, (val.origin == "ImageNet val").to_numpy()
     comparison, subset = _comparison(y, probs, names, held_out)
     overall, per_class = scores(y, probs["fine-tuned"], names)
@@ -243,11 +234,16 @@ def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
     result = EvaluateResult(
         accuracy=Accuracy.of_predictions(y, predicted),
         head=Accuracy.of_predictions(y, probs["head only"].argmax(axis=1)),
+        control=Accuracy.of_predictions(y, control_probs.argmax(axis=1)),
+        vs_control=paired(y, predicted, control_probs.argmax(axis=1)),
+        vs_head=paired(y, predicted, probs["head only"].argmax(axis=1)),
+        shipped=given.finetune["shipped"], ship_reason=given.finetune["ship_reason"],
+        seconds_per_epoch=given.epochs,
         baseline=Accuracy.of_predictions(y, baseline_probs.argmax(axis=1)) if baseline_probs is not None else None,
         baseline_note=predictions.baseline_note,
         vs_baseline=paired(y, predicted, baseline_probs.argmax(axis=1)) if baseline_probs is not None else None,
         macro_f1=overall["macro_f1"], imagenet_val=subset,
-        val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=len(d.y_train),
+        val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=given.finetune["train_images"],
         fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
         per_class=per_class, confusion=counts, confusion_normalised=normalised,
         mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes,

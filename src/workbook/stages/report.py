@@ -40,6 +40,7 @@ _FORMATS = {
     "rate": lambda v: f"{v:,.1f} images/s",
     "lr": lambda v: f"{v:.2e}",
     "score": lambda v: f"{v:.4f}",
+    "pvalue": lambda v: f"{v:.2g}",
     "ratio": lambda v: f"{v:.2f}x",
     "list": lambda v: "; ".join(map(str, v)) if v else "none",
     "text": str,
@@ -104,11 +105,25 @@ SECTIONS = (
         Metric("finetune.lr", "starting learning rate", "lr"),
         Metric("finetune.epochs", "epochs", "count"),
         Metric("finetune.layers_trained", "base layers trained", "count"),
+        Metric("finetune.train_images", "train images learned from", "count"),
+        Metric("finetune.head_holdout", "head accuracy on the train hold-out", "percent"),
+        Metric("finetune.finetuned_holdout", "fine-tuned accuracy on the train hold-out", "percent"),
+    )),
+    Section("control", "Control: a CNN from scratch", (
+        Metric("control.accuracy", "val accuracy", "accuracy"),
+        Metric("control.train_images", "train images learned from", "count"),
+        Metric("control.epochs", "epochs", "count"),
+        Metric("control.seconds_per_epoch", "seconds per epoch", "seconds"),
+        Metric("control.weights", "weights, all trained", "count"),
     )),
     Section("evaluate", "Evaluation on val (95% intervals)", (
         Metric("evaluate.accuracy", "fine-tuned accuracy", "accuracy"),
         Metric("evaluate.head", "head-only accuracy", "accuracy"),
         Metric("evaluate.baseline", "no-training baseline accuracy", "accuracy", note_key="evaluate.baseline_note"),
+        Metric("evaluate.control", "from-scratch control accuracy", "accuracy"),
+        Metric("evaluate.vs_control.p_value", "fine-tuned against the control, exact McNemar p", "pvalue"),
+        Metric("evaluate.shipped", "the model that ships (chosen on the train hold-out)", "text",
+               note_key="evaluate.ship_reason"),
         Metric("evaluate.macro_f1", "fine-tuned macro F1", "score"),
         Metric("evaluate.imagenet_val.fine-tuned", "fine-tuned accuracy on ImageNet-val images", "accuracy"),
     )),
@@ -171,6 +186,7 @@ class Chart:
 
 
 ACCURACY_BARS = (
+    ("from scratch", "evaluate.control", None),
     ("no-training baseline", "evaluate.baseline", "evaluate.baseline_note"),
     ("head only", "evaluate.head", None),
     ("fine-tuned", "evaluate.accuracy", None),

@@ -15,6 +15,7 @@ from workbook.analysis.results import Summary, tuned_rate, write_details
 from workbook.ml.feature_cache import Data
 from workbook.ml.fitting import Fit, one_batch
 from workbook.ml.head_training import batches, initial_head, train, train_head
+from workbook.ml.holdout import split
 from workbook.pipeline.atomic import atomic_path
 
 __all__ = ["inputs", "initial_head", "batches", "one_batch", "train", "save", "run"]
@@ -40,7 +41,7 @@ def inputs(P, paths) -> Inputs:
     from workbook.ml.network import build_base
 
     lr = tuned_rate(paths)
-    d = Data.load(paths)
+    d, _ = split(Data.load(paths), P.tune.holdout, P.data.train_per_class, P.seed)  # the hold-out stays unseen
     full = P.train.augment == "full"  # through the pixels: the whole base runs every step
     return Inputs(lr, d, build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha) if full else None)
 
@@ -56,6 +57,8 @@ class TrainResult(Summary):
     val_accuracy: float  # after the last epoch
     val_loss: float
     seconds: float  # of training
+    seconds_per_epoch: float
+    train_images: int  # the images it learned from (data.train_per_class, outside the tuner's hold-out)
     replicas: int  # devices that trained in sync (train.distribute)
     curves: pd.DataFrame  # one row per epoch (also in dvclive/train)
 
@@ -67,7 +70,8 @@ def save(P, paths, given: Inputs, fitted: Fit) -> TrainResult:
     last = fitted.curves.iloc[-1]
     result = TrainResult(lr=given.lr, epochs=P.train.epochs, augment=P.train.augment,
                          val_accuracy=float(last.val_accuracy), val_loss=float(last.val_loss),
-                         seconds=round(fitted.seconds, 1), replicas=fitted.replicas, curves=fitted.curves)
+                         seconds=round(fitted.seconds, 1), seconds_per_epoch=round(fitted.seconds / max(P.train.epochs, 1), 2),
+                         train_images=len(given.data.y_train), replicas=fitted.replicas, curves=fitted.curves)
     write_details(paths.details("train"), result)
     return result
 

@@ -37,7 +37,7 @@ from workbook.analysis.results import Summary, write_details
 from workbook.ml.feature_cache import Data
 from workbook.ml.feeds import CachedBatches
 from workbook.ml.fitting import EVAL_BATCH, compile_classifier, seed_everything
-from workbook.ml.holdout import holdout_rows
+from workbook.ml.holdout import training_rows
 from workbook.ml.network import build_head
 from workbook.pipeline.atomic import write_csv
 
@@ -212,7 +212,7 @@ def holdout_batches(P, d: Data) -> Holdout:
     """The cached pooled train features, split into the rows the trials train on and the rows
     that score them (stratified, from `seed`): mirrored views drawn in with train.augment flip, val
     left out."""
-    fit_rows, held_rows = holdout_rows(d.y_train, P.tune.holdout, P.seed)
+    fit_rows, held_rows = training_rows(d.y_train, P.tune.holdout, P.data.train_per_class, P.seed, d.classes)
     pooled = d.cache.pooled("train")
     mirrored = [d.cache.pooled("train_flip")] if P.train.augment == "flip" else None
     return Holdout(CachedBatches([pooled], d.y_train, P.train.batch_size, P.seed, mirrored=mirrored, rows=fit_rows),

@@ -59,8 +59,8 @@ def training(*models: keras.Model) -> int:
 def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str, int]:
     """Multiply-adds of each stage of the study with params `P` on `n_train` + `n_val` images of
     `n_classes` classes: every pass the stage makes, as its code makes it."""
-    from workbook.ml import latency, op_profile
-    from workbook.ml.holdout import holdout_size
+    from workbook.ml import latency, op_profile, scratch_cnn
+    from workbook.ml.holdout import ALL, holdout_size
     from workbook.ml.network import build_base, build_head, split_base
 
     base = build_base(P.data.image_size, "none", alpha=P.model.alpha)  # shapes only
@@ -69,6 +69,10 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     full, trunk, top = forward(base), forward(split.trunk), forward(split.top)
     flip, pixels = P.train.augment == "flip", P.train.augment == "full"
     n_held = holdout_size(n_train, P.tune.holdout, n_classes)
+    # what the models learn from: data.train_per_class of each class, outside the tuner's hold-out
+    n_fit = n_train - n_held if P.data.train_per_class == ALL else min(P.data.train_per_class * n_classes,
+                                                                        n_train - n_held)
+    control = scratch_cnn.build(n_classes, P.control.image_size, P.control.width, P.seed)
     classifier = full + forward(head)  # pixels -> class scores, as the TFLite models run it
     # head training: from cached pooled features, or (full) from pixels through the frozen base
     head_step, head_eval = (full + training(head), classifier) if pixels else (training(head), forward(head))
@@ -82,9 +86,13 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     return {
         "data": 0,
         "features": (n_train * (2 if flip else 1) + n_val) * full,
-        "tune": P.tune.trials * P.tune.epochs * ((n_train - n_held) * training(head) + n_held * forward(head)),
-        "train": P.train.epochs * (n_train * head_step + n_val * head_eval),
-        "finetune": P.finetune.epochs * (n_train * finetune_step + n_val * finetune_eval),
+        "tune": P.tune.trials * P.tune.epochs * (n_fit * training(head) + n_held * forward(head)),
+        "train": P.train.epochs * (n_fit * head_step + n_val * head_eval),
+        # the epochs, then the head and the fine-tuned model over the hold-out (the shipping rule)
+        "finetune": P.finetune.epochs * (n_fit * finetune_step + n_val * finetune_eval)
+                    + n_held * (2 * forward(head) + top),
+        # an epoch is as long at every train_per_class: the train images outside the hold-out
+        "control": P.control.epochs * ((n_train - n_held) * training(control) + n_val * forward(control)),
         # the fine-tuned model from the cut, the head from the pooled features, the baseline's
         # ImageNet classifier on the pooled features (its trunk is the cache's), the N classes' outputs
         "evaluate": n_val * (top + 2 * forward(head) + int(base.output.shape[-1]) * n_classes),

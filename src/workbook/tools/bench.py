@@ -157,15 +157,19 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
 
 def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
     """Seconds of work per stage the uncached way, from the measured rates."""
-    from workbook.ml.holdout import holdout_size
+    from workbook.ml.holdout import ALL, holdout_size
 
     n_train, n_val = counts["train_images"], counts["val_images"]
     n_held = holdout_size(n_train, P.tune.holdout, counts["classes"])
-    head_epoch = n_train / rates["head_step"] + n_val / rates["inference"]
+    n_fit = n_train - n_held if P.data.train_per_class == ALL else min(P.data.train_per_class * counts["classes"],
+                                                                        n_train - n_held)
+    head_epoch = n_fit / rates["head_step"] + n_val / rates["inference"]
     return {
-        "tune": P.tune.trials * P.tune.epochs * ((n_train - n_held) / rates["head_step"] + n_held / rates["inference"]),
+        "tune": P.tune.trials * P.tune.epochs * (n_fit / rates["head_step"] + n_held / rates["inference"]),
         "train": P.train.epochs * head_epoch,
-        "finetune": P.finetune.epochs * (n_train / rates["finetune_step"] + n_val / rates["inference"]),
+        # the epochs, then the head and the fine-tuned model over the hold-out (the shipping rule)
+        "finetune": P.finetune.epochs * (n_fit / rates["finetune_step"] + n_val / rates["inference"])
+                    + 2 * n_held / rates["inference"],
         # fine-tuned model, head-only model and the no-training baseline: three passes over val
         "evaluate": 3 * n_val / rates["inference"],
     }

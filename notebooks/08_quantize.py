@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 7 · Quantize: a full-integer int8 TFLite model, checked against float32
+# # 8 · Quantize: a full-integer int8 TFLite model, checked against float32
 #
 # **What it does.** Converts the fine-tuned classifier to two TFLite models: a **float32** one, the
 # reference, and a **full-integer int8** one (weights, activations, input and output all integer),

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 8 · Report: the whole study on one page
+# # 9 · Report: the whole study on one page
 #
 # **What it does.** Gathers the numbers of stages 1 to 7 from their results files (read, never
 # recomputed), judges them against the study's targets (the fine-tuned model beats the no-training

@@ -1,19 +1,22 @@
 # %% [markdown]
-# # 6 · Evaluate: the fine-tuned model against two baselines
+# # 7 · Evaluate: the fine-tuned model against the head, the baseline and the control
 #
-# **What it does.** Scores every val image with three models side by side: the **fine-tuned**
-# model, the **head** trained on the frozen base (before fine-tuning), and the **no-training
-# baseline**: the pretrained ImageNet classifier with its 1000 outputs restricted to the N classes
-# (where the classes are ImageNet wnids and `evaluate.baseline_weights` can be had). Every accuracy
-# comes with its 95% Wilson score interval, and the fine-tuned model is compared with the baseline
-# image by image (exact McNemar test). Then: per-class precision / recall / F1, confusion
+# **What it does.** Scores every val image with four models side by side: the **fine-tuned**
+# model, the **head** trained on the frozen base (before fine-tuning), the **no-training
+# baseline** (the pretrained ImageNet classifier with its 1000 outputs restricted to the N classes,
+# where the classes are ImageNet wnids and `evaluate.baseline_weights` can be had), and the
+# **control**, a small CNN trained **from scratch** on the same images: the gap to it is what
+# pretraining buys. Every accuracy comes with its 95% Wilson score interval, and the fine-tuned
+# model is compared with the others image by image (exact McNemar test). It says which model
+# ships (the finetune stage chose it on train images held out of all training, never on val). Then: per-class precision / recall / F1, confusion
 # matrices, the most confident mistakes, and accuracy on the val images that come from ImageNet's
 # own val split (the others were seen in pretraining).
 #
 # Each step below leaves an object to look at; `workbook.stages.evaluate.run` takes the same steps
 # in the same order.
 #
-# **Reads** `models/model.keras`, `models/head.keras`, `data/features/`, `data/prepared/`.
+# **Reads** `models/finetuned.keras`, `models/head.keras`, `data/features/`, `data/prepared/`,
+# `results/control_val.npy`, `results/{train,finetune,control}.json`.
 # **Writes** `results/evaluate.json`, `results/eval_per_class.csv`, `dvclive/evaluate/` (the
 # confusion matrix for `dvc plots`).
 
@@ -39,7 +42,8 @@ given
 # %% [markdown]
 # ## Each model's predictions
 # Class probabilities for every val image: the fine-tuned model and the head from the cached
-# tensors, the baseline from the cached pooled features where its trunk is the cached base.
+# tensors, the baseline from the cached pooled features where its trunk is the cached base, the
+# control as its stage saved them.
 
 # %%
 predictions = evaluate.predict(stage.P, given)
@@ -61,6 +65,14 @@ result
 
 # %%
 verdicts.baseline(details(result))
+
+# %% [markdown]
+# ## Against the control, and what each costs
+# The fine-tuned model against the CNN from scratch, image by image, and each model's training
+# time per epoch.
+
+# %%
+result.vs_control, result.seconds_per_epoch
 
 # %% [markdown]
 # ## Accuracy side by side

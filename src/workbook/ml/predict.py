@@ -1,0 +1,56 @@
+"""Class probabilities of the trained models from the feature cache: the head from the pooled
+vectors, a classifier (fine-tuned or not) from the cut tensors, with no pixel run again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from workbook.ml.network import build_top_classifier, split_base
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def parts(classifier: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The base and the head inside a saved classifier (see workbook.ml.network.build_classifier)."""
+    base = next(layer for layer in classifier.layers if layer.name.startswith("mobilenetv2"))
+    return base, classifier.get_layer("head")
+
+
+def finetuned_probs(classifier: keras.Model, cache, fine_tune_at: int, batch: int = 256,
+                    set_name: str = "val") -> np.ndarray:
+    """A classifier's class probabilities on a cached set's cut tensors (val, or train's rows)."""
+    from workbook.ml.feeds import CachedBatches, predict
+
+    base, head = parts(classifier)
+    top = build_top_classifier(split_base(base, fine_tune_at), head)
+    cut = cache.cut(set_name)
+    return softmax(predict(top, CachedBatches(cut, np.zeros(len(cut[0]), int), batch, 0, shuffle=False)))
+
+
+def head_probs(head: keras.Model, pooled: np.ndarray) -> np.ndarray:
+    return softmax(head.predict(pooled, batch_size=1024, verbose=0))
+
+
+def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    """The share of rows whose top class is `y`'s."""
+    return float((probs.argmax(axis=1) == y).mean()) if len(y) else float("nan")
+
+
+def saved_probs(path: str | Path, val_images: int, stage: str) -> np.ndarray:
+    """Class probabilities of every val image that another stage saved (images x classes),
+    checked against the number of val images they should cover."""
+    f = Path(path)
+    if not f.is_file():
+        raise FileNotFoundError(f"{f}: not there yet; run the {stage} stage (dvc repro {stage})")
+    probs = np.load(f)
+    if len(probs) != val_images:
+        raise ValueError(f"{f} holds {len(probs)} predictions for {val_images} val images; "
+                         "run dvc repro to bring it up to date")
+    return probs
