@@ -19,9 +19,9 @@ params = None  # this stage's params from dvc.yaml, injected by `python -m workb
 # %%
 from IPython.display import display
 
-from workbook.stages import data
 from workbook.analysis import plots
 from workbook.pipeline.contract import start
+from workbook.stages import data
 
 stage = start("data", params)
 

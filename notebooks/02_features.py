@@ -17,8 +17,8 @@
 params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
 
 # %%
-from workbook.stages import features
 from workbook.pipeline.contract import start
+from workbook.stages import features
 
 stage = start("features", params)
 

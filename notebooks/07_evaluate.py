@@ -24,11 +24,10 @@
 params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
 
 # %%
-from workbook.stages import evaluate
-from workbook.analysis import plots
-from workbook.analysis import verdicts
+from workbook.analysis import plots, verdicts
 from workbook.analysis.results import details
 from workbook.pipeline.contract import start
+from workbook.stages import evaluate
 
 stage = start("evaluate", params)
 

@@ -1,8 +1,8 @@
 # %% [markdown]
 # # 8 · Quantize: a full-integer int8 TFLite model, checked against float32
 #
-# **What it does.** Converts the fine-tuned classifier to two TFLite models: a **float32** one, the
-# reference, and a **full-integer int8** one (weights, activations, input and output all integer),
+# **What it does.** Converts the classifier that ships (`models/model.keras`, the finetune stage's
+# choice) to two TFLite models: a **float32** one, the reference, and a **full-integer int8** one (weights, activations, input and output all integer),
 # whose activation ranges are calibrated on a reproducible sample of train images. Both carry
 # TFLite metadata inside (the class names as a label file, the input's normalisation), so an app
 # that loads them through MediaPipe Tasks or LiteRT's support library names the classes itself.
@@ -24,17 +24,16 @@
 params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
 
 # %%
-from workbook.analysis import plots
-from workbook.stages import quantize
-from workbook.analysis import verdicts
+from workbook.analysis import plots, verdicts
 from workbook.analysis.results import details
 from workbook.pipeline.contract import start
+from workbook.stages import quantize
 
 stage = start("quantize", params)
 
 # %% [markdown]
 # ## The converter's settings
-# The fine-tuned classifier goes through TFLite's converter twice, from one export: as it is, and
+# The classifier goes through TFLite's converter twice, from one export: as it is, and
 # full-integer, its activation ranges set by a sample of train images drawn from `seed`.
 
 # %%

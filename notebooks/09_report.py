@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 9 · Report: the whole study on one page
 #
-# **What it does.** Gathers the numbers of stages 1 to 7 from their results files (read, never
+# **What it does.** Gathers the numbers of stages 1 to 8 from their results files (read, never
 # recomputed), judges them against the study's targets (the fine-tuned model beats the no-training
 # baseline beyond chance; the int8 model stays within 0.5 points of the float32 one and agrees with
 # it on at least 99% of val images: the same verdicts, in the same words, as the stage reports),
@@ -9,7 +9,7 @@
 # stage's report. It also writes the study's headline numbers to `metrics/study.json`: the one
 # metrics file DVC shows in `dvc exp show` and `python -m workbook compare` reads.
 #
-# **Reads** `results/*.json` and `results/timings/*.json` (stages 1 to 7), and which
+# **Reads** `results/*.json` and `results/timings/*.json` (stages 1 to 8), and which
 # `reports/NN_stage.html` exist. **Writes** `reports/index.html`, `metrics/study.json`.
 
 # %% tags=["parameters"]
@@ -19,8 +19,8 @@ params = None  # this stage's params from dvc.yaml, injected by `python -m workb
 import pandas as pd
 from IPython.display import display
 
-from workbook.stages import report
 from workbook.pipeline.contract import start
+from workbook.stages import report
 
 stage = start("report", params)
 

@@ -130,6 +130,15 @@ def test_imports_are_followed_through_modules_and_functions():
         "stages/data.py", "stages/__init__.py", "__init__.py"}
 
 
+def test_imports_run_one_way_stages_use_parts_and_nothing_imports_a_stage():
+    for path in sorted(SRC.rglob("*.py")):
+        module = path.relative_to(SRC).as_posix()
+        if module == "__main__.py":  # the command line: `tune-worker` runs the tune stage's search
+            continue
+        stages = {m for m in module_imports(path.read_text()) if m.startswith("stages/")} - {"stages/__init__.py"}
+        assert stages <= {module}, f"{module} imports the stage modules {sorted(stages - {module})}"
+
+
 def test_presentation_only_modules_import_no_computing_module():
     for name in PRESENTATION_ONLY:
         inits = {m for m in closure({name}) if m.endswith("__init__.py")}
@@ -154,7 +163,7 @@ def test_stage_runs_through_the_runner_and_its_notebook_receives_only_params(sta
     code = notebook_source(stage_notebook(stage))
     assert f'start("{stage}", params)' in code
     # no notebook restates a param by name: it reads them from the stage's view only
-    assert not re.search(r"\b(seed|data|model|features|tune|train|finetune|evaluate|quantize)_\w+\s*=", code)
+    assert not re.search(r"\b(seed|data|model|features|tune|train|finetune|control|evaluate|quantize)_\w+\s*=", code)
     assert f"notebooks/{notebook_name(stage)}.py" in spec["deps"]
 
 

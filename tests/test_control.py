@@ -49,7 +49,7 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     assert result.val_images == 18 and len(result.predicted) == 18
     assert result.accuracy == Accuracy.of_predictions(np.repeat([0, 1, 2], 6), result.predicted)
     assert result.accuracy.low <= result.accuracy.value <= result.accuracy.high
-    assert len(result.epoch_seconds) == 2 and result.seconds_per_epoch == result.epoch_seconds[1]
+    assert len(result.epoch_seconds) == 2 and result.seconds_per_epoch == round(sum(result.epoch_seconds) / 2, 2)
     assert result.curves.epoch.tolist() == [1, 2] and result.curves.stage.eq("control").all()
     written = json.loads(paths.details("control").read_text())
     assert written["accuracy"] == vars(result.accuracy) and written["train_per_class"] == 5
@@ -75,10 +75,11 @@ def test_the_same_seed_gives_the_same_control_and_another_seed_another(prepared)
 
 
 def test_the_control_learns_what_tells_the_classes_apart(prepared):
-    """The drawn classes differ by a coloured bar: a few epochs on every train image beat chance."""
+    """The drawn classes differ by a coloured bar: a few epochs on every train image beat chance
+    (a third), beyond the 95% interval of its accuracy on the 18 val images."""
     result = control.run(params(prepared, **{"control.epochs": 6, "control.lr": 0.01}), Paths(prepared))
     assert result.train_images == 36
-    assert result.accuracy.value >= 0.75, result.curves
+    assert result.accuracy.low > 1 / 3, result.curves
 
 
 def test_an_epoch_takes_each_drawn_image_as_often_as_fills_a_full_one():

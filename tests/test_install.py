@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 EXTRAS = PROJECT["optional-dependencies"]
-CONDA = {"environment.yml": ("cpu", "dev"), "environment-gpu.yml": ("gpu", "dev")}  # file: its extras
+CONDA = {"environment.yml": ("cpu", "dev", "demo"), "environment-gpu.yml": ("gpu", "dev", "demo")}  # file: its extras
 
 # Distributions that each install the `tensorflow` package (unlike tensorflow-io-gcs-filesystem etc.).
 TENSORFLOW = {"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tensorflow-macos",

@@ -48,8 +48,9 @@ RESULTS = {
              "warnings": ['class "bee<i>" has no val images & is trained anyway']},
     "features": {"images": 1801, "seconds": 12.345, "images_per_s": 145.87, "cache_mb": 98.765},
     "tune": {"best_lr": 0.00123456, "trials": 4, "best_val_accuracy": 0.912345},
-    "train": {"val_accuracy": 0.876543, "lr": 0.00123456, "epochs": 3},
+    "train": {"val_accuracy": 0.876543, "lr": 0.00123456, "epochs": 3, "seconds_per_epoch": 0.98},
     "finetune": {"val_accuracy": 0.934567, "lr": 0.000123456, "epochs": 2, "layers_trained": 24,
+                 "seconds_per_epoch": 27.5,
                  "train_images": 987, "head_holdout": 0.901234, "finetuned_holdout": 0.912345},
     "control": {"accuracy": acc(301, 567), "train_images": 987, "epochs": 5, "seconds_per_epoch": 9.87,
                 "weights": 392_426},
@@ -78,6 +79,7 @@ REQUIRED = [
     "train.val_accuracy", "train.lr", "train.epochs",
     "finetune.val_accuracy", "finetune.lr", "finetune.epochs",
     "finetune.train_images", "finetune.head_holdout", "finetune.finetuned_holdout",
+    "train.seconds_per_epoch", "finetune.seconds_per_epoch",
     "control.accuracy", "control.train_images", "control.epochs", "control.seconds_per_epoch",
     "evaluate.accuracy", "evaluate.head", "evaluate.baseline", "evaluate.macro_f1",
     "evaluate.control", "evaluate.vs_control.p_value", "evaluate.shipped",
@@ -93,7 +95,7 @@ REQUIRED = [
 
 
 def write_study(root: Path, results: dict = RESULTS) -> Paths:
-    """A folder laid out like the repository after stages 1-7: results, timings, stage reports."""
+    """A folder laid out like the repository after stages 1-8: results, timings, stage reports."""
     paths = Paths(root=root)
     paths.timing("data").parent.mkdir(parents=True)
     paths.reports.mkdir(parents=True)
@@ -101,7 +103,7 @@ def write_study(root: Path, results: dict = RESULTS) -> Paths:
         paths.details(stage).write_text(json.dumps(values))
     for stage, timing in TIMINGS.items():
         paths.timing(stage).write_text(json.dumps(timing))
-    # a timing of the report stage from an earlier run: not one of stages 1-7, must not count
+    # a timing of the report stage from an earlier run: not one of stages 1-8, must not count
     paths.timing("report").write_text(json.dumps({"wall_s": 9999.0, "notebook_s": 9999.0}))
     for stage in REPORTED:
         if stage != MISSING_REPORT:

@@ -85,7 +85,7 @@ def _source(args) -> int:
     from workbook.pipeline.source import main as source
 
     paths = Paths.here()
-    return source(paths.root, paths.source)
+    return source(paths.root, paths.source, paths.raw)
 
 
 def _run(args) -> int:

@@ -57,7 +57,7 @@ def total_seconds(results: dict[str, Any], field: str = "wall_s") -> tuple[float
 
 
 # Each headline accuracy (key: where it is read) with its 95% interval as two more keys. With the
-# seven numbers below, 19 columns in `dvc exp show`: keep it at 20 at most.
+# four numbers below, 19 columns in `dvc exp show`: keep it at 20 at most.
 HEADLINE_ACCURACIES = {
     "acc": ("evaluate.accuracy", "acc_lo", "acc_hi"),  # the fine-tuned model
     "head_acc": ("evaluate.head", "head_lo", "head_hi"),

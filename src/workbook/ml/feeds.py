@@ -47,8 +47,8 @@ def _plain_options():
     """tf.data options for the cached pipelines: no graph rewrites, no autotuning.
 
     With tf.data's default optimizations on, the first iterator of a pipeline serializes its
-    graph for the rewrite, the captured arrays included: about 1 ms per MB (3.4 s for 900 MB of
-    cut tensors, against 0.02 s without). The pipeline is a fixed gather with a fixed prefetch,
+    graph for the rewrite, the captured arrays included: seconds for the cut tensors, against
+    next to nothing without. The pipeline is a fixed gather with a fixed prefetch,
     which no rewrite speeds up; the batches are the same either way.
     """
     import tensorflow as tf

@@ -1,7 +1,7 @@
 """Fine-tuning: the base's layers from fine_tune_at on trained further, with the head.
 
 In steps, which the finetune stage's notebook calls one by one and `fine_tune` composes:
-`unfreeze` (seeded first), `batch_sets`, `schedule`, `train`, `deployable`.
+`unfreeze` (seeded first), `batches`, `schedule`, `train`, `deployable`.
 """
 
 from __future__ import annotations

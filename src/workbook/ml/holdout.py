@@ -51,6 +51,12 @@ def draw_per_class(y: np.ndarray, per_class: int | str, seed: int, names: list[s
     return np.sort(np.concatenate(rows))
 
 
+def fit_size(n_train: int, n_held: int, per_class: int | str, n_classes: int) -> int:
+    """How many train images the models learn from: `per_class` of each class (or all) outside
+    the `n_held` held out, as `training_rows` draws them; for counts made without the labels."""
+    return n_train - n_held if per_class == ALL else min(per_class * n_classes, n_train - n_held)
+
+
 def training_rows(y: np.ndarray, holdout: float, per_class: int | str, seed: int,
                   names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of (fit, hold-out) of the train images with labels `y`: the hold-out is

@@ -45,7 +45,7 @@ def build_base(image_size: int, weights: str, root: Path | None = None, alpha: f
                          f"without top, alpha {alpha:g}, at {image_size} px ({type(e).__name__}: {e})") from None
     if len(base.layers) != BASE_LAYERS:
         raise AssertionError(f"MobileNetV2 has {len(base.layers)} layers, not {BASE_LAYERS}: "
-                             "update BASE_LAYERS in workbook/params.py")
+                             "update BASE_LAYERS in workbook/pipeline/params.py")
     return base
 
 

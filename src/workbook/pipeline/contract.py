@@ -70,9 +70,6 @@ def declared_outputs(stage: str, root: Path) -> list[str]:
     return [_path(e) for kind in ("outs", "metrics", "plots") for e in s.get(kind) or []]
 
 
-def declared_deps(stage: str, root: Path) -> list[str]:
-    return [str(d) for d in spec(stage, root).get("deps") or []]
-
 
 def read_timings(paths: Paths) -> dict[str, dict]:
     """Each stage's recorded times ({stage: {"wall_s", "notebook_s"}}), for the stages that have one."""

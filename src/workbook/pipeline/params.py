@@ -24,7 +24,7 @@ def is_url(source: str) -> bool:
 
 
 # MobileNetV2 (no top) has this many layers at any input size and width multiplier;
-# tests/test_model.py checks it against Keras, and model.build_base checks it again.
+# tests/test_model.py checks it against Keras, and workbook.ml.network.build_base checks it again.
 BASE_LAYERS = 154
 MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
 
@@ -235,9 +235,6 @@ class Params:
 
     def get(self, dotted: str) -> Any:
         return dotted_get(self, dotted)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def dotted_get(params, dotted: str) -> Any:

@@ -17,10 +17,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import yaml
 
-from workbook.pipeline.params import ParamError, is_url, load_params
+from workbook.pipeline.params import ParamError, is_url, load_params, resolve
 
 OFFLINE = ("offline, point it at a local copy: dvc exp run -S data.source=/path/to/imagenette2-160.tgz "
            "-S model.weights=/path/to/no_top.h5 -S evaluate.baseline_weights=/path/to/with_top.h5 "
@@ -50,6 +51,14 @@ def read_pin(data_dvc: Path) -> Pin | None:
         raise SourceError(f"{data_dvc}: expected deps[0].path and outs[0].md5/path (a dvc import-url record)") from None
 
 
+def download_target(source: str, root: Path, raw_dir: Path, pin: Pin | None) -> Path:
+    """Where the data stage keeps a URL's archive: data.dvc's path for the pinned one, else
+    raw_dir/<the URL's file name>."""
+    if pin is not None and pin.url == source:
+        return root / pin.path
+    return raw_dir / (Path(urlparse(source).path).name or "archive")
+
+
 def reachable(url: str, timeout: float = 15) -> str | None:
     """None when `url` answers; else why not."""
     try:
@@ -71,31 +80,29 @@ def listing(path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(source: str, checksum: str | None, root: Path) -> dict:
+def fingerprint(source: str, checksum: str | None, root: Path, raw_dir: Path | None = None) -> dict:
     """What data/source.json holds for `source`; raises SourceError when it cannot be used."""
     if is_url(source):
         pin = read_pin(root / "data.dvc")
-        downloaded = pin is not None and pin.url == source and (root / pin.path).is_file()
-        if not downloaded:
+        if not download_target(source, root, raw_dir or root / "data" / "raw", pin).is_file():
             why = reachable(source)
             if why:
                 raise SourceError(f"data.source: {source} cannot be reached ({why}); {OFFLINE}")
         return {"source": source, "checksum": checksum or (pin.checksum if pin and pin.url == source else None)}
-    path = Path(source).expanduser()
-    path = path if path.is_absolute() else root / path
+    path = resolve(source, root)
     if not path.exists():
         raise SourceError(f"data.source: no such file or folder ({path}); give a URL, an archive or a "
                           f"folder set")
     return {"source": source, "checksum": checksum, "files": listing(path)}
 
 
-def main(root: Path, out: Path) -> int:
+def main(root: Path, out: Path, raw_dir: Path | None = None) -> int:
     """`python -m workbook source`: write data/source.json, or one line on stderr and exit 2."""
     from workbook.pipeline.atomic import write_json
 
     try:
         P = load_params(root / "params.yaml")
-        write_json(out, fingerprint(P.data.source, P.data.checksum, root))
+        write_json(out, fingerprint(P.data.source, P.data.checksum, root, raw_dir))
     except (ParamError, SourceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,10 +4,8 @@ the tuner's hold-out) and scored on the same val images. Its class probabilities
 image are kept, so that the evaluate stage can compare it with the fine-tuned model image by image.
 
 An epoch of the control is as long at every data.train_per_class: as many images as the train set
-outside the hold-out holds, each drawn image repeated to fill it (`Images.repeats`). With a fixed
-count of passes instead, a network from scratch given 10 images per class took a handful of steps
-and stayed near chance: the size curve would have shown how few steps it had, not what
-pretraining buys.
+outside the hold-out holds, each drawn image repeated to fill it (`Images.repeats`), so that the
+size curve shows what pretraining buys, not how few steps a network from scratch got.
 
 Steps, each leaving something to look at: `images` (the pixels, shrunk), `network` (its summary),
 `batches`, `fit` (the learning curves), `score` (accuracy and the files written). `run` is all
@@ -99,7 +97,7 @@ class ControlResult(Summary):
     train_images: int  # what it learned from
     repeats: int  # times each of them was taken per epoch
     held_out: int  # train images of the tuner's hold-out, never trained on
-    seconds_per_epoch: float  # median over the epochs after the first (which also traces the graph)
+    seconds_per_epoch: float  # training time over epochs, as the head's and fine-tuning's are counted
     epoch_seconds: list[float]
     seconds: float  # of training, every epoch's validation pass included
     read_seconds: float  # reading and shrinking the images
@@ -118,9 +116,9 @@ class ControlResult(Summary):
 
 
 def per_epoch(seconds: list[float]) -> float:
-    """The time an epoch takes once the graph is traced: the median after the first epoch (the
-    first alone when there is one)."""
-    return round(float(np.median(seconds[1:] if len(seconds) > 1 else seconds)), 2)
+    """Seconds per epoch: the training's time over its epochs (the first one's tracing included),
+    as the train and finetune stages count theirs."""
+    return round(float(sum(seconds)) / max(len(seconds), 1), 2)
 
 
 def score(P, paths, im: Images, fitted: scratch_cnn.ControlFit, val) -> ControlResult:

@@ -20,7 +20,6 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -29,9 +28,9 @@ from workbook.analysis.results import Summary, write_details
 from workbook.ml.decode import UnreadableImage, load_rgb
 from workbook.ml.prepared import image_refs, pack_path
 from workbook.pipeline.atomic import atomic_path, scratch, write_text
-from workbook.pipeline.params import ARCHIVE, is_url
+from workbook.pipeline.params import ARCHIVE, is_url, resolve
 from workbook.pipeline.progress import progress
-from workbook.pipeline.source import OFFLINE, Pin, read_pin
+from workbook.pipeline.source import OFFLINE, Pin, download_target, read_pin
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +79,11 @@ def fetch(source: str, root: Path, raw_dir: Path, expected: str | None, pin: Pin
           retries: int = 3) -> Path:
     """A local path for `source`: a URL is downloaded (once) and verified; a path is verified."""
     if not is_url(source):
-        path = Path(source).expanduser()
-        path = path if path.is_absolute() else root / path
+        path = resolve(source, root)
         if path.is_file():
             verify(path, expected)
         return path
-    name = Path(urlparse(source).path).name or "archive"
-    target = root / pin.path if pin and pin.url == source else raw_dir / name
+    target = download_target(source, root, raw_dir, pin)
     if target.is_file():
         try:
             verify(target, expected)

@@ -108,8 +108,8 @@ class EvaluateResult(Summary):
     template = "evaluate.md.j2"
     accuracy: Accuracy  # the fine-tuned model, with its 95% interval
     head: Accuracy  # the head on the frozen base, before fine-tuning
-    control: Accuracy | None  # the small CNN from scratch (control stage); None where it has not run
-    vs_control: Paired | None  # fine-tuned (a) against the control (b), image by image
+    control: Accuracy  # the small CNN from scratch (control stage)
+    vs_control: Paired  # fine-tuned (a) against the control (b), image by image
     vs_head: Paired  # fine-tuned (a) against the head before it (b)
     shipped: str  # "fine-tuned" or "head": chosen by the finetune stage on the train hold-out
     ship_reason: str

@@ -1,5 +1,5 @@
-"""The quantize stage: the fine-tuned classifier as a float32 TFLite model (the reference) and as a
-full-integer int8 one, both with TFLite metadata inside (class names, input normalisation), both
+"""The quantize stage: the classifier that ships (models/model.keras, the finetune stage's choice)
+as a float32 TFLite model (the reference) and as a full-integer int8 one, both with TFLite metadata inside (class names, input normalisation), both
 scored on every val image and timed per image.
 
 The int8 model has integer input and output too (uint8 or int8), so a device feeds it raw pixels
@@ -30,8 +30,7 @@ from workbook.ml.prepared import read_prepared
 from workbook.pipeline.atomic import atomic_path, write_csv, write_text
 from workbook.pipeline.progress import progress
 
-ACCURACY_BATCH = 32  # images per interpreter run when scoring val: ~7% faster per image than 1
-CHUNK = 256  # val images read at a time, for both models
+ACCURACY_BATCH = 32  # images per interpreter run when scoring val: faster per image than 1
 
 
 def representative_files(manifest: pd.DataFrame, n: int, seed: int) -> list[str]:
@@ -165,7 +164,7 @@ def embed_metadata(model: bytes, names: list[str], kind: str) -> bytes:
     image = "float32 RGB pixels 0..255" if kind == "float32" else "RGB pixels 0..255 as integers"
     return metadata.embed(
         model, name=f"Image classifier ({len(names)} classes, {kind})", version=__version__,
-        description=f"MobileNetV2 fine-tuned by the workbook study. Input: a square image as {image}, "
+        description=f"MobileNetV2 transfer-learnt by the workbook study. Input: a square image as {image}, "
                     "resized as the data stage does (shorter side, centre crop, bilinear). Output: a "
                     "probability per class, in the order of the embedded label file.",
         labels=names, normalization=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]) if kind == "float32" else None)
@@ -221,7 +220,7 @@ def _at_two(lat: dict, name: str) -> float | None:
 class Conversion:
     """What the conversion starts from, and how it is set (workbook.ml.litert converts)."""
 
-    model: object  # the fine-tuned Keras classifier (models/model.keras)
+    model: object  # the Keras classifier that ships (models/model.keras)
     io_dtype: str  # the int8 model's input and output type
     calibration: list[str]  # the train images that set the int8 activation ranges
     train_images: int
@@ -241,7 +240,7 @@ class Conversion:
 
 
 def converter(P, paths) -> Conversion:
-    """The fine-tuned classifier, the classes, and the calibration sample drawn from `seed`."""
+    """The classifier that ships, the classes, and the calibration sample drawn from `seed`."""
     from workbook.ml import imagenet_classes as imagenet
     from workbook.ml.network import load_model
     from workbook.ml.prepared import load_manifest

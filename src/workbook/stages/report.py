@@ -99,11 +99,13 @@ SECTIONS = (
         Metric("train.val_accuracy", "val accuracy after the last epoch", "percent"),
         Metric("train.lr", "learning rate", "lr"),
         Metric("train.epochs", "epochs", "count"),
+        Metric("train.seconds_per_epoch", "seconds per epoch", "seconds"),
     )),
     Section("finetune", "Fine-tuning", (
         Metric("finetune.val_accuracy", "val accuracy after the last epoch", "percent"),
         Metric("finetune.lr", "starting learning rate", "lr"),
         Metric("finetune.epochs", "epochs", "count"),
+        Metric("finetune.seconds_per_epoch", "seconds per epoch", "seconds"),
         Metric("finetune.layers_trained", "base layers trained", "count"),
         Metric("finetune.train_images", "train images learned from", "count"),
         Metric("finetune.head_holdout", "head accuracy on the train hold-out", "percent"),

@@ -60,7 +60,7 @@ class HeadLR(kt.HyperModel):
     Every trial starts from the same weights, optimizer state, dropout seed and batch order:
     only the rate differs. One compiled head serves every trial of a process, put back to that
     start before each: building a new one per trial spent more time tracing its training
-    function (~1.3 s) than training it. tests/test_tune.py checks the trials come out the same.
+    function than training it. tests/test_tune.py checks the trials come out the same.
     """
 
     def __init__(self, n_classes: int, units: int, dropout: float, seed: int, lr_min: float, lr_max: float,
@@ -159,8 +159,8 @@ def _gc_frozen():
     """Python's garbage collector skips every object that exists now, until the block ends.
 
     Keras Tuner clears Keras's session and runs a full collection before every trial; over the
-    400,000 and more objects TensorFlow and Keras hold once imported, the 20 collections of a
-    10-trial search took 5 s of its 40 here. Objects made during the search are still collected.
+    hundreds of thousands of objects TensorFlow and Keras hold once imported, those collections
+    are a large share of a short search. Objects made during the search are still collected.
     Leaving the block unfreezes every frozen object; the workbook's only other freeze
     (workbook.pipeline.kernel.before_exit) comes after the notebook's last cell.
     """

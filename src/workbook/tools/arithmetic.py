@@ -60,7 +60,7 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     """Multiply-adds of each stage of the study with params `P` on `n_train` + `n_val` images of
     `n_classes` classes: every pass the stage makes, as its code makes it."""
     from workbook.ml import latency, op_profile, scratch_cnn
-    from workbook.ml.holdout import ALL, holdout_size
+    from workbook.ml.holdout import fit_size, holdout_size
     from workbook.ml.network import build_base, build_head, split_base
 
     base = build_base(P.data.image_size, "none", alpha=P.model.alpha)  # shapes only
@@ -70,8 +70,7 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     flip, pixels = P.train.augment == "flip", P.train.augment == "full"
     n_held = holdout_size(n_train, P.tune.holdout, n_classes)
     # what the models learn from: data.train_per_class of each class, outside the tuner's hold-out
-    n_fit = n_train - n_held if P.data.train_per_class == ALL else min(P.data.train_per_class * n_classes,
-                                                                        n_train - n_held)
+    n_fit = fit_size(n_train, n_held, P.data.train_per_class, n_classes)
     control = scratch_cnn.build(n_classes, P.control.image_size, P.control.width, P.seed)
     classifier = full + forward(head)  # pixels -> class scores, as the TFLite models run it
     # head training: from cached pooled features, or (full) from pixels through the frozen base

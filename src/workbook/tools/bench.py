@@ -2,10 +2,10 @@
 
 The workbook's way is the real pipeline: `dvc repro` in a temporary copy of the project, on the
 data and weights given. The uncached way pushes every image through the whole network for every
-epoch and every tuner trial, as the TF tutorial's recipe does; run in full it takes most of an
-hour here, so each of its three kinds of pass (frozen-base head step, fine-tuning step, plain
+epoch and every tuner trial, as the TF tutorial's recipe does; run in full it takes far longer
+than the workbook, so each of its three kinds of pass (frozen-base head step, fine-tuning step, plain
 inference) is timed on the same sample of real images and scaled to the image counts, epochs and
-trials of the params. Stages that do the same work both ways (data, quantize, report) count
+trials of the params. Stages that do the same work both ways (data, control, quantize, report) count
 their measured time on both sides. The uncached side leaves out every stage's start-up, which
 favours it.
 
@@ -157,12 +157,11 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
 
 def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
     """Seconds of work per stage the uncached way, from the measured rates."""
-    from workbook.ml.holdout import ALL, holdout_size
+    from workbook.ml.holdout import fit_size, holdout_size
 
     n_train, n_val = counts["train_images"], counts["val_images"]
     n_held = holdout_size(n_train, P.tune.holdout, counts["classes"])
-    n_fit = n_train - n_held if P.data.train_per_class == ALL else min(P.data.train_per_class * counts["classes"],
-                                                                        n_train - n_held)
+    n_fit = fit_size(n_train, n_held, P.data.train_per_class, counts["classes"])
     head_epoch = n_fit / rates["head_step"] + n_val / rates["inference"]
     return {
         "tune": P.tune.trials * P.tune.epochs * (n_fit / rates["head_step"] + n_held / rates["inference"]),
