@@ -213,6 +213,34 @@ def test_editing_any_module_reruns_every_stage_that_imports_it(study):
     assert changed_stages(study) == set()
 
 
+def test_the_rule_ships_the_head_where_fine_tuning_lost_on_the_hold_out_and_the_fine_tuned_model_otherwise(study):
+    import dataclasses
+
+    from workbook.ml.network import load_model
+    from workbook.ml.predict import head_probs
+    from workbook.ml.prepared import read_prepared
+    from workbook.ml.selection import FINE_TUNED, HEAD
+    from workbook.pipeline.params import load_params
+    from workbook.pipeline.paths import Paths
+    from workbook.stages import finetune
+
+    P, paths = load_params(study.root / "params.yaml"), Paths(study.root)
+    given = finetune.inputs(P, paths)
+    model = load_model(paths.finetuned)
+    kept = finetune.ship(P, paths, dataclasses.replace(given, head_holdout=0.0), model)
+    assert kept.choice.model == FINE_TUNED and kept.model is model
+    # the head scores beyond the margin above the fine-tuned model on the hold-out
+    lost = dataclasses.replace(given, head_holdout=kept.finetuned_holdout + P.finetune.ship_margin + 0.01)
+    shipped = finetune.ship(P, paths, lost, model)
+    assert shipped.choice.model == HEAD and "margin" in shipped.choice.reason
+    # what ships is the head the train stage saved, on the pretrained base: pixels in, the head's
+    # probabilities on the cached pooled features out
+    pixels = read_prepared(given.data.val_files[:4]).astype("float32")
+    head = load_model(paths.head_model)
+    expected = head_probs(head, np.asarray(given.data.cache.pooled("val")[:4]))
+    assert np.allclose(shipped.model.predict(pixels, verbose=0), expected, atol=1e-3)
+
+
 def test_editing_the_fine_tuning_code_reruns_finetune_not_the_tuner_or_the_head(study):
     path = study.root / "src" / "workbook" / "ml" / "fine_tuning.py"
     original = path.read_text()
@@ -298,31 +326,3 @@ def test_a_bad_param_stops_the_run_at_once_naming_the_key(study):
     assert not list((study.root / "reports").glob(".tmp-*.ipynb"))
     prepared = study.root / "data" / "prepared"
     assert not prepared.exists() or (prepared / "manifest.csv").exists()  # old or absent, never partial
-
-
-def test_the_rule_ships_the_head_where_fine_tuning_lost_on_the_hold_out_and_the_fine_tuned_model_otherwise(study):
-    import dataclasses
-
-    from workbook.ml.network import load_model
-    from workbook.ml.predict import head_probs
-    from workbook.ml.prepared import read_prepared
-    from workbook.ml.selection import FINE_TUNED, HEAD
-    from workbook.pipeline.params import load_params
-    from workbook.pipeline.paths import Paths
-    from workbook.stages import finetune
-
-    P, paths = load_params(study.root / "params.yaml"), Paths(study.root)
-    given = finetune.inputs(P, paths)
-    model = load_model(paths.finetuned)
-    kept = finetune.ship(P, paths, dataclasses.replace(given, head_holdout=0.0), model)
-    assert kept.choice.model == FINE_TUNED and kept.model is model
-    # the head scores beyond the margin above the fine-tuned model on the hold-out
-    lost = dataclasses.replace(given, head_holdout=kept.finetuned_holdout + P.finetune.ship_margin + 0.01)
-    shipped = finetune.ship(P, paths, lost, model)
-    assert shipped.choice.model == HEAD and "margin" in shipped.choice.reason
-    # what ships is the head the train stage saved, on the pretrained base: pixels in, the head's
-    # probabilities on the cached pooled features out
-    pixels = read_prepared(given.data.val_files[:4]).astype("float32")
-    head = load_model(paths.head_model)
-    expected = head_probs(head, np.asarray(given.data.cache.pooled("val")[:4]))
-    assert np.allclose(shipped.model.predict(pixels, verbose=0), expected, atol=1e-3)
