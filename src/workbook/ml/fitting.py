@@ -95,6 +95,11 @@ class Fit:
     replicas: int  # devices that trained it in sync, each on its share of every batch
     seconds: float  # in model.fit
 
+    @property
+    def seconds_per_epoch(self) -> float:
+        """The fit's time over its epochs (the first one's tracing included)."""
+        return round(self.seconds / max(len(self.curves), 1), 2)
+
 
 def live_logger(folder, initial_epoch: int = 0):
     """DVCLive's Keras callback writing the learning curves into `folder` as they come (what
@@ -135,16 +140,15 @@ def feed(train, val, epochs: int, initial_epoch: int = 0) -> tuple:
 
 
 def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0,
-        live_dir=None) -> Fit:
+        live_dir=None, callbacks=()) -> Fit:
     """Train for `epochs` more epochs after `initial_epoch`; curves continue the epoch count
-    (and go to DVCLive in `live_dir`, when given).
+    (and go to DVCLive in `live_dir`, when given); `callbacks`: more Keras callbacks.
 
     A model built in a strategy's scope trains under it: Keras splits every global batch of
     `train` across the replicas and sums their gradients.
     """
-    x, validation_data, callbacks = feed(train, val, epochs, initial_epoch)
-    if live_dir is not None:
-        callbacks.append(live_logger(live_dir, initial_epoch))
+    x, validation_data, fed = feed(train, val, epochs, initial_epoch)
+    callbacks = [*fed, *callbacks] + ([live_logger(live_dir, initial_epoch)] if live_dir is not None else [])
     # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
     # of the batch order draws from Python's global random state, and from the same seed it drew
     # a different order under MirroredStrategy than on one device (Keras 3.15).
@@ -159,11 +163,12 @@ def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: 
 
 
 def compile_and_fit(model: keras.Model, batches: Batches, rate, epochs: int, stage: str, initial_epoch: int = 0,
-                    live_dir=None) -> Fit:
+                    live_dir=None, callbacks=()) -> Fit:
     """`model` compiled at `rate` (a rate or a schedule) under the strategy it was built in, then fit."""
     with model.distribute_strategy.scope():  # the optimizer's variables belong to it too
         compile_classifier(model, rate)
-    return fit(model, batches.train, batches.val, epochs, stage, initial_epoch=initial_epoch, live_dir=live_dir)
+    return fit(model, batches.train, batches.val, epochs, stage, initial_epoch=initial_epoch, live_dir=live_dir,
+               callbacks=callbacks)
 
 
 EVAL_BATCH = 256

@@ -115,39 +115,21 @@ class ControlFit:
 
 def train(model: keras.Model, train_batches, val_batches, epochs: int, lr: float, seed: int,
           live_dir=None) -> ControlFit:
-    """Adam from `lr`, decaying to 0 along a cosine over every step; learning curves (and to
-    DVCLive in `live_dir`, when given) and each epoch's time.
-
-    workbook.ml.fitting.fit's loop with a clock beside it: that function takes no callbacks.
-    """
-    from workbook.ml.fitting import (
-        CURVE_COLUMNS,
-        compile_classifier,
-        feed,
-        live_logger,
-        seed_everything,
-    )
+    """Adam from `lr`, decaying to 0 along a cosine over every step, through workbook.ml.fitting's
+    fit; learning curves (and to DVCLive in `live_dir`, when given) and each epoch's time."""
+    from workbook.ml.fitting import Batches, compile_and_fit, seed_everything
 
     seed_everything(seed)
-    steps = max(1, epochs * len(train_batches))
-    compile_classifier(model, keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps))
-    x, validation_data, callbacks = feed(train_batches, val_batches, epochs)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(train_batches)))
     clock = EpochTimes()
-    callbacks.append(clock)
-    if live_dir is not None:
-        callbacks.append(live_logger(live_dir))
-    history = model.fit(x, validation_data=validation_data, epochs=epochs, verbose=2, shuffle=False,
-                        callbacks=callbacks)
-    curves = pd.DataFrame(history.history)
-    curves.insert(0, "stage", "control")
-    curves.insert(0, "epoch", np.arange(1, len(curves) + 1))
-    return ControlFit(model, curves[CURVE_COLUMNS], [round(s, 2) for s in clock.seconds])
+    fitted = compile_and_fit(model, Batches(train_batches, val_batches), schedule, epochs, "control",
+                             live_dir=live_dir, callbacks=[clock])
+    return ControlFit(model, fitted.curves, [round(s, 2) for s in clock.seconds])
 
 
 def probabilities(model: keras.Model, batches) -> np.ndarray:
     """Class probabilities (softmax of the logits) of every image of unshuffled `batches`, in order."""
     from workbook.ml.feeds import predict
+    from workbook.ml.predict import softmax
 
-    logits = predict(model, batches)
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(predict(model, batches)).astype(np.float32)

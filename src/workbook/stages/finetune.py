@@ -136,7 +136,7 @@ def save(P, paths, given: Inputs, model: keras.Model, fitted: Fit, shipped: Ship
         layers_trained=len(base.layers) - k, layers_with_weights=sum(1 for layer in base.layers[k:] if layer.weights),
         head_val_accuracy=float(before.val_accuracy), val_accuracy=float(last.val_accuracy),
         val_loss=float(last.val_loss), val_accuracy_change=float(last.val_accuracy - before.val_accuracy),
-        seconds=round(fitted.seconds, 1), seconds_per_epoch=round(fitted.seconds / max(P.finetune.epochs, 1), 2),
+        seconds=round(fitted.seconds, 1), seconds_per_epoch=fitted.seconds_per_epoch,
         replicas=fitted.replicas, train_images=len(given.data.y_train), holdout_images=len(given.held.y_train),
         head_holdout=given.head_holdout, finetuned_holdout=shipped.finetuned_holdout, shipped=shipped.choice.model,
         ship_reason=shipped.choice.reason, curves=curves)

@@ -70,7 +70,7 @@ def save(P, paths, given: Inputs, fitted: Fit) -> TrainResult:
     last = fitted.curves.iloc[-1]
     result = TrainResult(lr=given.lr, epochs=P.train.epochs, augment=P.train.augment,
                          val_accuracy=float(last.val_accuracy), val_loss=float(last.val_loss),
-                         seconds=round(fitted.seconds, 1), seconds_per_epoch=round(fitted.seconds / max(P.train.epochs, 1), 2),
+                         seconds=round(fitted.seconds, 1), seconds_per_epoch=fitted.seconds_per_epoch,
                          train_images=len(given.data.y_train), replicas=fitted.replicas, curves=fitted.curves)
     write_details(paths.details("train"), result)
     return result
