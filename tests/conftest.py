@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def make_folder_set(root: Path, classes=("ant", "bee", "cat"), train: int = 6, v
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 mode = "L" if i < grayscale else "RGB"
-                draw(c, hash((split, name, i)) % 2**32, mode=mode).save(folder / f"{name}_{i}.jpg")
+                draw(c, zlib.crc32(f"{split}/{name}/{i}".encode()), mode=mode).save(folder / f"{name}_{i}.jpg")
     if corrupt:
         (root / "val" / classes[0] / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     return root
@@ -74,7 +75,7 @@ def make_messy_set(root: Path) -> Path:
             folder = root / split / name
             folder.mkdir(parents=True)
             for i in range(n):
-                draw(c, hash((split, name, i)) % 2**32, mode="L" if i == 0 else "RGB").save(folder / f"{name}_{i}.jpg")
+                draw(c, zlib.crc32(f"{split}/{name}/{i}".encode()), mode="L" if i == 0 else "RGB").save(folder / f"{name}_{i}.jpg")
     (root / "train" / "emu").mkdir()  # empty in train, absent in val: left out with a warning
     ant = root / "train" / "ant"
     draw(0, 1).convert("CMYK").save(ant / "print.JPG")
