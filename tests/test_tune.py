@@ -22,7 +22,7 @@ def pooled_data(seed=0, n=120, features=16, classes=3):
 def run(trials=4, epochs=2, seed=7):
     x, y = pooled_data()
     fit, held = holdout.holdout_rows(y, 0.25, seed)
-    return tune.search(CachedBatches([x], y, 16, seed, rows=fit), CachedBatches([x], y, 64, seed, shuffle=False, rows=held),
+    return tune.search(CachedBatches([x], y[fit], 16, seed, rows=fit), CachedBatches([x], y[held], 64, seed, shuffle=False, rows=held),
                        3, 8, 0.2, seed, 1e-4, 1e-1, trials, epochs)
 
 
@@ -45,8 +45,8 @@ def test_a_reused_head_gives_the_trials_a_fresh_one_would():
     """Trials share one compiled head (put back to its start): the same as building it anew."""
     x, y = pooled_data(1)
     fit, held = holdout.holdout_rows(y, 0.25, 3)
-    train = CachedBatches([x], y, 16, 3, rows=fit)
-    heldout = CachedBatches([x], y, 64, 3, shuffle=False, rows=held)
+    train = CachedBatches([x], y[fit], 16, 3, rows=fit)
+    heldout = CachedBatches([x], y[held], 64, 3, shuffle=False, rows=held)
     shared = tune.HeadLR(3, 8, 0.5, 3, 1e-3, 1e-1, features=16)
     losses = {}
     for lr in (0.05, 0.002, 0.05):

@@ -3,7 +3,8 @@
 Every stage after the features stage starts from here instead of the pixels; none of them runs
 the frozen network (workbook.stages.features writes it). `Data` is what the
 tuner and both training stages read: labels, image references and the cache; `Data.restricted`,
-the same with some train images only (workbook.ml.holdout.split draws them).
+the same with some train images only (workbook.ml.holdout.split draws them), as row numbers into
+the cache: nothing is read into memory until a batch asks for it (workbook.ml.feeds).
 """
 
 from __future__ import annotations
@@ -63,35 +64,11 @@ class Cache:
         return [self._load(set_name, n) for n in self.meta["cut"]]
 
     def pooled(self, set_name: str) -> np.ndarray:
-        return np.asarray(self._load(set_name, POOLED))
+        return self._load(set_name, POOLED)
 
     @property
     def nbytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.glob("*.npy"))
-
-
-class TrainRows:
-    """A cache (or another TrainRows) whose train sets ("train" and its mirrored views) hold only
-    some rows, read into memory; every other set, val among them, as it is."""
-
-    TRAIN_SETS = ("train", "train_flip")
-
-    def __init__(self, cache, rows: np.ndarray):
-        self.inner, self.rows = cache, np.asarray(rows)
-
-    def _rows(self, set_name: str, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(a[self.rows]) for a in arrays] if set_name in self.TRAIN_SETS else arrays
-
-    def cut(self, set_name: str) -> list[np.ndarray]:
-        return self._rows(set_name, self.inner.cut(set_name))
-
-    def pooled(self, set_name: str) -> np.ndarray:
-        return self._rows(set_name, [self.inner.pooled(set_name)])[0]
-
-    def __getattr__(self, name: str):  # has, check, meta, folder, nbytes: the whole cache's
-        if name == "inner":  # not set yet (a copy being made)
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
 
 @dataclass
@@ -106,6 +83,8 @@ class Data:
     y_val: np.ndarray
     cache: Cache
     val_images: list[str] = field(default_factory=list)  # the val images' names (manifest `path`)
+    # the cache's rows of train_files, in order (its train sets and their mirrored views); None: all
+    train_rows: np.ndarray | None = None
 
     @classmethod
     def load(cls, paths) -> "Data":
@@ -123,11 +102,17 @@ class Data:
         return int(self.cache.pooled("train").shape[1])
 
     def restricted(self, rows: np.ndarray) -> "Data":
-        """This Data with train restricted to `rows` (indices into its train images), the cached
-        train tensors and their mirrored views indexed alike; val unchanged."""
-        rows = np.asarray(rows)
+        """This Data with train restricted to `rows` (indices into its train images): the same
+        cache, read at those rows (`rows_of`); val unchanged."""
+        rows = np.asarray(rows, dtype=np.int64)
+        inner = rows if self.train_rows is None else self.train_rows[rows]
         return dataclasses.replace(self, train_files=[self.train_files[r] for r in rows], y_train=self.y_train[rows],
-                                   cache=TrainRows(self.cache, rows))
+                                   train_rows=inner)
+
+    def rows_of(self, set_name: str) -> np.ndarray | None:
+        """The cache's rows of a set as this Data holds it (None: every row): train's, for "train"
+        and its mirrored views."""
+        return self.train_rows if set_name.startswith("train") else None
 
     def mirrored(self, augment: str, name: str = "train_flip"):
         if augment != "flip":

@@ -46,10 +46,8 @@ class _Shuffled(keras.utils.PyDataset):
 def _plain_options():
     """tf.data options for the cached pipelines: no graph rewrites, no autotuning.
 
-    With tf.data's default optimizations on, the first iterator of a pipeline serializes its
-    graph for the rewrite, the captured arrays included: seconds for the cut tensors, against
-    next to nothing without. The pipeline is a fixed gather with a fixed prefetch,
-    which no rewrite speeds up; the batches are the same either way.
+    The pipeline is a fixed read with a fixed prefetch, which no rewrite speeds up; without the
+    rewrites its first iterator starts at once; the batches are the same either way.
     """
     import tensorflow as tf
 
@@ -59,11 +57,29 @@ def _plain_options():
     return options
 
 
+class FlippedView:
+    """An array of images (n, height, width, channels) seen mirrored left to right, without a copy
+    of it: indexing it reads the rows asked for and flips them."""
+
+    def __init__(self, images: np.ndarray):
+        self.images = images
+        self.shape, self.dtype = images.shape, images.dtype
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.asarray(self.images[rows])[:, :, ::-1]
+
+
 class CachedBatches(_Shuffled):
-    """Cached arrays (one per model input) with labels.
+    """Cached arrays (one per model input, memory-mapped or not) with labels, read batch by batch.
 
     With `mirrored` (the same arrays for the mirrored images), each epoch takes every image once,
     mirrored or not with probability 1/2: a random horizontal flip, read from the cache.
+    `rows`: the rows of the arrays that make up the set (the same row may come more than once;
+    default: every row), and `y` their labels, in that order. Nothing is read before a batch asks
+    for it: memory holds a few batches, whatever the arrays' size.
     """
 
     def __init__(self, inputs: list[np.ndarray], y: np.ndarray, batch_size: int, seed: int,
@@ -71,91 +87,77 @@ class CachedBatches(_Shuffled):
                  rows: np.ndarray | None = None):
         self.inputs, self.mirrored, self.y = inputs, mirrored, np.asarray(y)
         self.subset = np.arange(len(self.y)) if rows is None else np.asarray(rows)
-        self._datasets: dict = {}  # epochs -> the tf.data pipeline of `dataset`, made once
-        self._in_memory: list | None = None  # the arrays as tensors, made once
+        if len(self.subset) != len(self.y):
+            raise ValueError(f"{len(self.y)} labels for {len(self.subset)} rows")
+        self._dataset = None  # the tf.data pipeline of `dataset`, made once
+        self._draws: dict = {}  # epoch -> its (order, mirror), drawn once
         self.order_epoch = None  # tf.Variable: which epoch's draw the pipeline gives
         super().__init__(len(self.subset), batch_size, seed, shuffle)
 
-    def __getitem__(self, i: int):
-        picks = self.rows(i)
+    def read(self, i: int, epoch: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+        """Batch i of `epoch`'s draw (None: this PyDataset's current epoch) as stored (float16
+        tensors stay float16), and its labels; the rows are read in file order."""
+        if epoch is None:
+            order, mirror = self.order, self.mirror
+        else:
+            if epoch not in self._draws:
+                self._draws[epoch] = self._draw(epoch)
+            order, mirror = self._draws[epoch]
+        picks = self.rows(i, order)
         rows = self.subset[picks]
         if self.mirrored is None:
-            xs = [np.asarray(a[rows], dtype=np.float32) for a in self.inputs]
-        else:
-            flip = self.mirror[picks]
-            xs = []
-            for a, m in zip(self.inputs, self.mirrored):
-                x = np.empty((len(rows), *a.shape[1:]), dtype=np.float32)
-                x[~flip] = a[rows[~flip]]
-                x[flip] = m[rows[flip]]
-                xs.append(x)
-        return (tuple(xs) if len(xs) > 1 else xs[0]), self.y[rows]
+            return [np.asarray(a[rows]) for a in self.inputs], self.y[picks]
+        flip = mirror[picks]
+        xs = []
+        for a, m in zip(self.inputs, self.mirrored):
+            x = np.empty((len(rows), *a.shape[1:]), dtype=a.dtype)
+            x[~flip] = a[rows[~flip]]
+            x[flip] = m[rows[flip]]
+            xs.append(x)
+        return xs, self.y[picks]
 
-    def dataset(self, epochs: int = 1):
-        """One epoch of these batches as a tf.data pipeline that gathers them from the arrays in
-        memory: the batches of epoch `order_epoch` (a variable, 0 at first) in the order indexing
-        this PyDataset gives for that epoch. Keras iterates the pipeline anew every epoch;
-        `EpochOrder` points it at each epoch's draw, for `epochs` epochs.
+    def __getitem__(self, i: int):
+        xs, y = self.read(i)
+        xs = [x.astype(np.float32) for x in xs]
+        return (tuple(xs) if len(xs) > 1 else xs[0]), y
 
-        Keras feeds a PyDataset through tf.data's from_generator, which calls back into Python for
-        every batch while TensorFlow's threads compute: gathered in the graph instead, a step
-        costs about a third. Which rows and views make each batch is still decided here, in
-        NumPy, from (seed, epoch): only the copying moves into TensorFlow.
+    def dataset(self):
+        """One epoch of these batches as a tf.data pipeline: the batches of epoch `order_epoch` (a
+        variable, 0 at first) in the order indexing this PyDataset gives for that epoch, read from
+        the arrays (`read`) one batch ahead of the step that takes it. Keras iterates the pipeline
+        anew every epoch; `EpochOrder` points it at each epoch's draw.
+
+        Which rows and views make each batch is decided here, in NumPy, from (seed, epoch); the
+        rows are copied out of the (memory-mapped) arrays by a NumPy call inside the pipeline,
+        on tf.data's thread while TensorFlow's threads compute, and cast to float32 there.
 
         One pipeline per epoch, not one for all epochs with steps_per_epoch: Keras 3.15 runs the
         last multi-step call of an epoch whole on such a pipeline, so epochs would not train on
-        their own batches (tests/test_batches.py checks what each epoch trains on). Every epoch's
-        rows lie in one flat tensor with the offsets of its batches: Keras makes a new iterator
-        for every epoch and every validation, and ragged tensors make that several times slower.
+        their own batches (tests/test_batches.py checks what each epoch trains on).
         The stages call it outside any strategy's scope; inside MirroredStrategy's, its epoch
         variable becomes a mirrored one and the pipeline gives the same batches (checked by hand).
         """
         import tensorflow as tf
 
-        if epochs in self._datasets:  # a tuner trial after another: the same batches again
-            return self._datasets[epochs]
+        if self._dataset is not None:  # a tuner trial after another: the same batches again
+            return self._dataset
         if self.order_epoch is None:
             self.order_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="order_epoch")
-        rows, flips = [], []  # every epoch's batches, one after another: their rows, and which are mirrored
-        for epoch in range(epochs):
-            order, mirror = self._draw(epoch)
-            for i in range(len(self)):
-                picks = self.rows(i, order)
-                rows.append(self.subset[picks])
-                flips.append(mirror[picks])
-        # batch k = epoch x batches + i lies between starts[k] and starts[k + 1] in them
-        starts = tf.constant(np.cumsum([0] + [len(r) for r in rows]))
-        rows, flips = tf.constant(np.concatenate(rows).astype(np.int64)), tf.constant(np.concatenate(flips))
-        epoch, per_epoch = self.order_epoch, len(self)
-        inputs = self._tensors()
-        y = tf.constant(self.y)
+        epoch = self.order_epoch
+        dtypes = [tf.as_dtype(a.dtype) for a in self.inputs] + [tf.as_dtype(self.y.dtype)]
 
-        def gather(i):
-            k = epoch * per_epoch + i
-            picked, flipped = rows[starts[k]:starts[k + 1]], flips[starts[k]:starts[k + 1]]
-            xs = []
-            for array, mirrored in inputs:
-                x = tf.gather(array, picked)
-                if mirrored is not None:
-                    shape = tf.concat([[-1], tf.ones(tf.rank(x) - 1, tf.int32)], 0)
-                    x = tf.where(tf.reshape(flipped, shape), tf.gather(mirrored, picked), x)
-                xs.append(tf.cast(x, tf.float32))
-            return (tuple(xs) if len(xs) > 1 else xs[0]), tf.gather(y, picked)
+        def read(e, i):
+            xs, y = self.read(int(i), int(e))
+            return (*xs, y)
 
-        pipeline = tf.data.Dataset.range(len(self)).map(gather, num_parallel_calls=1, deterministic=True)
-        pipeline = pipeline.prefetch(2)
-        self._datasets[epochs] = pipeline.with_options(_plain_options())
-        return self._datasets[epochs]
+        def batch(i):
+            *xs, y = tf.numpy_function(read, [epoch.read_value(), i], dtypes, stateful=False)
+            xs = [tf.ensure_shape(tf.cast(x, tf.float32), (None, *a.shape[1:])) for x, a in zip(xs, self.inputs)]
+            return (tuple(xs) if len(xs) > 1 else xs[0]), tf.ensure_shape(y, (None,))
 
-    def _tensors(self) -> list:
-        """Each input array (and its mirrored views) as a tensor in memory, made once."""
-        import tensorflow as tf
-
-        if self._in_memory is None:
-            mirrored = self.mirrored or [None] * len(self.inputs)
-            self._in_memory = [(tf.constant(np.asarray(a)), None if m is None else tf.constant(np.asarray(m)))
-                               for a, m in zip(self.inputs, mirrored)]
-        return self._in_memory
+        pipeline = tf.data.Dataset.range(len(self)).map(batch, num_parallel_calls=1, deterministic=True)
+        self._dataset = pipeline.prefetch(2).with_options(_plain_options())
+        return self._dataset
 
 
 class EpochOrder(keras.callbacks.Callback):
@@ -183,13 +185,15 @@ class ImageBatches(_Shuffled):
         return read_prepared([self.files[r] for r in rows]).astype(np.float32), self.y[rows]
 
 
-def predict(model: keras.Model, batches: keras.utils.PyDataset) -> np.ndarray:
-    """Model outputs for every sample of an unshuffled PyDataset, in order."""
+def predict(model: keras.Model, batches: keras.utils.PyDataset, desc: str = "predict") -> np.ndarray:
+    """Model outputs for every sample of an unshuffled PyDataset, in order (a progress bar: `desc`)."""
     import tensorflow as tf
+
+    from workbook.pipeline.progress import progress
 
     run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     out = []
-    for i in range(len(batches)):
+    for i in progress(range(len(batches)), desc=desc, unit="batch"):
         x, _ = batches[i]
         out.append(run(x).numpy())
-    return np.concatenate(out)
+    return np.concatenate(out) if out else np.zeros((0, *model.output.shape[1:]), np.float32)

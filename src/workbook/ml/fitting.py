@@ -101,6 +101,37 @@ class Fit:
         return round(self.seconds / max(len(self.curves), 1), 2)
 
 
+class StepBar(keras.callbacks.Callback):
+    """A progress bar over training steps, with the time left (workbook.pipeline.progress: in the
+    `dvc repro` terminal under the pipeline). Keras Tuner copies every trial's callbacks: the
+    copies are this one, so that every trial moves the one bar."""
+
+    def __init__(self, per_epoch: int, epochs: int, desc: str):
+        super().__init__()
+        self.per_epoch, self.steps, self.desc, self.bar, self.seen = per_epoch, per_epoch * epochs, desc, None, 0
+
+    def __deepcopy__(self, memo) -> "StepBar":
+        return self
+
+    def __enter__(self) -> "StepBar":
+        from workbook.pipeline.progress import progress
+
+        self.bar = progress(total=self.steps, desc=self.desc, unit="step")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        # with several steps per call, Keras reports the last step a call would reach
+        done = min(batch + 1, self.per_epoch)
+        self.bar.update(done - self.seen)
+        self.seen = done
+
+
 def live_logger(folder, initial_epoch: int = 0):
     """DVCLive's Keras callback writing the learning curves into `folder` as they come (what
     `dvc plots` and the VS Code extension read, live); steps continue from `initial_epoch`."""
@@ -128,7 +159,7 @@ def read_curves(folder, stage: str) -> pd.DataFrame:
     return curves[CURVE_COLUMNS]
 
 
-def feed(train, val, epochs: int, initial_epoch: int = 0) -> tuple:
+def feed(train, val, initial_epoch: int = 0) -> tuple:
     """(x, validation_data, callbacks) for model.fit: cached batches as tf.data pipelines
     (workbook.ml.feeds says why) with the callback that gives each epoch the batches train's
     PyDataset gives for it; pixel batches as they are."""
@@ -136,7 +167,7 @@ def feed(train, val, epochs: int, initial_epoch: int = 0) -> tuple:
 
     if not isinstance(train, CachedBatches):
         return train, val, []
-    return train.dataset(epochs), val.dataset(1), [EpochOrder(train, initial_epoch)]
+    return train.dataset(), val.dataset(), [EpochOrder(train, initial_epoch)]
 
 
 def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: int = 0,
@@ -147,14 +178,16 @@ def fit(model: keras.Model, train, val, epochs: int, stage: str, initial_epoch: 
     A model built in a strategy's scope trains under it: Keras splits every global batch of
     `train` across the replicas and sums their gradients.
     """
-    x, validation_data, fed = feed(train, val, epochs, initial_epoch)
-    callbacks = [*fed, *callbacks] + ([live_logger(live_dir, initial_epoch)] if live_dir is not None else [])
+    x, validation_data, fed = feed(train, val, initial_epoch)
+    bar = StepBar(len(train), epochs, stage)
+    callbacks = [*fed, *callbacks, bar] + ([live_logger(live_dir, initial_epoch)] if live_dir is not None else [])
     # shuffle=False: the batch sets reshuffle themselves from (seed, epoch). Keras's own shuffle
     # of the batch order draws from Python's global random state, and from the same seed it drew
     # a different order under MirroredStrategy than on one device (Keras 3.15).
     start = time.perf_counter()
-    history = model.fit(x, validation_data=validation_data, epochs=initial_epoch + epochs,
-                        initial_epoch=initial_epoch, verbose=2, shuffle=False, callbacks=callbacks)
+    with bar:
+        history = model.fit(x, validation_data=validation_data, epochs=initial_epoch + epochs,
+                            initial_epoch=initial_epoch, verbose=2, shuffle=False, callbacks=callbacks)
     seconds = time.perf_counter() - start
     curves = pd.DataFrame(history.history)
     curves.insert(0, "stage", stage)
@@ -189,7 +222,7 @@ def batch_sets(P, d, level: str) -> Batches:
     arrays = (lambda name: [d.cache.pooled(name)]) if level == "pooled" else d.cache.cut
     flips = d.mirrored(P.train.augment)
     return Batches(CachedBatches(arrays("train"), d.y_train, P.train.batch_size, P.seed,
-                                 mirrored=arrays("train_flip") if flips else None),
+                                 mirrored=arrays("train_flip") if flips else None, rows=d.rows_of("train")),
                    CachedBatches(arrays("val"), d.y_val, EVAL_BATCH, P.seed, shuffle=False))
 
 

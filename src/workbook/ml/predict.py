@@ -23,19 +23,30 @@ def parts(classifier: keras.Model) -> tuple[keras.Model, keras.Model]:
     return base, classifier.get_layer("head")
 
 
-def finetuned_probs(classifier: keras.Model, cache, fine_tune_at: int, batch: int = 256,
+def finetuned_probs(classifier: keras.Model, d, fine_tune_at: int, batch: int = 256,
                     set_name: str = "val") -> np.ndarray:
-    """A classifier's class probabilities on a cached set's cut tensors (val, or train's rows)."""
-    from workbook.ml.feeds import CachedBatches, predict
+    """A classifier's class probabilities on the cut tensors of a cached set of `d` (a
+    workbook.ml.feature_cache.Data: val, or its train rows), read batch by batch."""
+    from workbook.ml.feeds import predict
 
     base, head = parts(classifier)
     top = build_top_classifier(split_base(base, fine_tune_at), head)
-    cut = cache.cut(set_name)
-    return softmax(predict(top, CachedBatches(cut, np.zeros(len(cut[0]), int), batch, 0, shuffle=False)))
+    return softmax(predict(top, _in_order(d.cache.cut(set_name), d.rows_of(set_name), batch), f"fine-tuned over {set_name}"))
 
 
-def head_probs(head: keras.Model, pooled: np.ndarray) -> np.ndarray:
-    return softmax(head.predict(pooled, batch_size=1024, verbose=0))
+def head_probs(head: keras.Model, d, set_name: str = "val", batch: int = 1024) -> np.ndarray:
+    """The head's class probabilities on the pooled features of a cached set of `d`, read batch
+    by batch."""
+    from workbook.ml.feeds import predict
+
+    return softmax(predict(head, _in_order([d.cache.pooled(set_name)], d.rows_of(set_name), batch), f"head over {set_name}"))
+
+
+def _in_order(arrays: list[np.ndarray], rows: np.ndarray | None, batch: int):
+    from workbook.ml.feeds import CachedBatches
+
+    n = len(arrays[0]) if rows is None else len(rows)
+    return CachedBatches(arrays, np.zeros(n, int), batch, 0, shuffle=False, rows=rows)
 
 
 def accuracy(probs: np.ndarray, y: np.ndarray) -> float:

@@ -13,37 +13,48 @@ The network (width w = control.width, input control.image_size a side):
 
 At 64 px and w = 32: 392,426 weights and 15 million multiply-adds per image (MobileNetV2 at
 160 px: 300 million). Trained with Adam from `lr` decaying to 0 along a cosine, each image taken
-as it is or mirrored with probability 1/2 (the mirrored copies are kept beside the others, as
-the feature cache keeps its mirrored views), batches reshuffled every epoch from the seed.
+as it is or mirrored with probability 1/2 (mirrored as a batch is read), batches reshuffled every
+epoch from the seed.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
 from workbook.ml.prepared import read_prepared
+from workbook.pipeline.progress import progress
 
 BLOCKS = 4  # conv blocks; the first convolves at stride 2, the first three end in a max-pool
 READ_BATCH = 512  # prepared images read and shrunk at a time
 
 
-def shrink(files: list[str], size: int) -> np.ndarray:
+def shrink(files: list[str], size: int, folder: str | Path | None = None) -> np.ndarray:
     """Prepared images (references or files: workbook.ml.prepared) as uint8 squares of `size`,
-    shrunk by area averaging (each output pixel the mean of the input pixels it covers)."""
+    shrunk by area averaging (each output pixel the mean of the input pixels it covers).
+
+    Written into a memory-mapped array on disk (in `folder`; None: the system's temporary
+    folder) whose file is removed at once: the pixels are paged in as batches read them, memory
+    holds no more than a chunk of them, and the disk space goes with the array (or the process).
+    """
     import tensorflow as tf
 
-    out = []
-    for i in range(0, len(files), READ_BATCH):
-        images = read_prepared(files[i:i + READ_BATCH])
-        if images.shape[1] != size:
-            images = tf.cast(tf.round(tf.image.resize(images, (size, size), method="area")), tf.uint8).numpy()
-        out.append(images)
-    return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-shrunk-", suffix=".npy") as f:
+        out = np.lib.format.open_memmap(f.name, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3))
+    with progress(total=len(files), desc=f"shrink to {size} px", unit="img") as bar:
+        for i in range(0, len(files), READ_BATCH):
+            images = read_prepared(files[i:i + READ_BATCH])
+            if images.shape[1] != size:
+                images = tf.cast(tf.round(tf.image.resize(images, (size, size), method="area")), tf.uint8).numpy()
+            out[i:i + len(images)] = images
+            bar.update(len(images))
+    return out
 
 
 def build(n_classes: int, image_size: int, width: int, seed: int) -> keras.Model:
@@ -84,11 +95,11 @@ def batches(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: 
             seed: int, repeats: int = 1, eval_batch: int = 256):
     """(train, val) batch sets: train reshuffled every epoch from `seed`, each image taken
     `repeats` times an epoch, each time mirrored or not with probability 1/2; val in order."""
-    from workbook.ml.feeds import CachedBatches
+    from workbook.ml.feeds import CachedBatches, FlippedView
 
-    mirrored = [np.ascontiguousarray(x_train[:, :, ::-1])]
+    mirrored = [FlippedView(x_train)]
     rows = np.tile(np.arange(len(y_train)), repeats)
-    return (CachedBatches([x_train], y_train, batch_size, seed, mirrored=mirrored, rows=rows),
+    return (CachedBatches([x_train], y_train[rows], batch_size, seed, mirrored=mirrored, rows=rows),
             CachedBatches([x_val], y_val, eval_batch, seed, shuffle=False))
 
 
@@ -132,4 +143,4 @@ def probabilities(model: keras.Model, batches) -> np.ndarray:
     from workbook.ml.feeds import predict
     from workbook.ml.predict import softmax
 
-    return softmax(predict(model, batches)).astype(np.float32)
+    return softmax(predict(model, batches, "control over val")).astype(np.float32)

@@ -31,7 +31,8 @@ from workbook.pipeline.atomic import atomic_path
 
 @dataclass(repr=False)
 class Images:
-    """The control's pixels: train (the drawn rows) and val, shrunk to control.image_size."""
+    """The control's pixels: train (the drawn rows) and val, shrunk to control.image_size (on disk,
+    memory-mapped: scratch_cnn.shrink)."""
 
     classes: list[str]
     x_train: np.ndarray  # uint8, n x size x size x 3
@@ -56,9 +57,10 @@ def images(P, paths) -> Images:
     train, val = manifest[manifest.split == "train"], manifest[manifest.split == "val"]
     y = train.y.to_numpy()
     fit, held = training_rows(y, P.tune.holdout, P.data.train_per_class, P.seed, classes)
-    size = P.control.image_size
-    x_train = scratch_cnn.shrink([train.file.iloc[r] for r in fit], size)
-    x_val = scratch_cnn.shrink(list(val.file), size)
+    size, folder = P.control.image_size, paths.control_model.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    x_train = scratch_cnn.shrink([train.file.iloc[r] for r in fit], size, folder)
+    x_val = scratch_cnn.shrink(list(val.file), size, folder)
     repeats = -(-(len(y) - len(held)) // len(fit))  # every train image outside the hold-out, over those drawn
     return Images(classes, x_train, y[fit], x_val, val.y.to_numpy(), len(held), repeats, time.perf_counter() - start)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import multiprocessing
 import os
 import re
 import tarfile
@@ -17,7 +18,6 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,11 +150,11 @@ def find_split_root(folder: Path, depth: int = 3) -> Path:
 # scanning and checking the folder set
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     split: str
     label: str
-    source: Path  # the original file
+    source: str  # the original file (a string: 100,000 Paths would hold their parts in memory)
     rel: str  # its path inside the split folder, e.g. "n01440764/x.JPEG"
 
 
@@ -196,7 +196,7 @@ def scan(split_root: Path) -> Scan:
                         reason = "hidden file" if hidden_part == name else "inside a hidden folder"
                         result.skipped.append(_skip(split, entry.name, rel, reason))
                     else:
-                        result.candidates.append(Candidate(split, entry.name, path, rel))
+                        result.candidates.append(Candidate(split, entry.name, str(path), rel))
     return result
 
 
@@ -293,10 +293,17 @@ def _prepare_one(task: tuple[str, int, str, int]) -> dict:
             "md5": hashlib.md5(pixels.tobytes()).hexdigest()}
 
 
+MANIFEST = ["split", "label", "path", "row", "source", "origin", "mode", "width", "height", "rotated", "converted",
+            "md5"]
+
+
 def prepare_images(candidates: list[Candidate], out_dir: Path, size: int,
                    workers: int | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """Convert and resize every candidate on every core, with a progress bar, into one array per
-    split in out_dir (workbook.ml.prepared.pack_path), in the order of the candidates."""
+    split in out_dir (workbook.ml.prepared.pack_path), in the order of the candidates.
+
+    The tasks go to the workers as they take them and each result is kept as one tuple, so that
+    memory grows by a few hundred bytes an image, not by every task and result at once."""
     names = output_names(candidates)
     out_dir.mkdir(parents=True, exist_ok=True)
     slots, counts = [], dict.fromkeys(SPLITS, 0)
@@ -306,24 +313,33 @@ def prepare_images(candidates: list[Candidate], out_dir: Path, size: int,
     packs = {s: str(pack_path(out_dir, s)) for s in SPLITS}
     for split, n in counts.items():
         np.lib.format.open_memmap(packs[split], mode="w+", dtype=np.uint8, shape=(n, size, size, 3)).flush()
-    tasks = [(str(c.source), size, packs[c.split], slot) for c, slot in zip(candidates, slots)]
+    tasks = ((c.source, size, packs[c.split], slot) for c, slot in zip(candidates, slots))
     rows, skipped, kept = [], [], {s: [] for s in SPLITS}
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        results = pool.map(_prepare_one, tasks, chunksize=64)
-        for c, name, slot, r in zip(candidates, names, slots, progress(results, total=len(tasks),
+    with multiprocessing.Pool(workers or os.cpu_count() or 1) as pool:
+        results = pool.imap(_prepare_one, tasks, chunksize=64)
+        for c, name, slot, r in zip(candidates, names, slots, progress(results, total=len(candidates),
                                                                         desc="convert + resize", unit="img")):
             if "error" in r:
                 skipped.append(_skip(c.split, c.label, c.rel, r["error"]))
                 continue
-            rows.append({"split": c.split, "label": c.label, "path": name, "row": len(kept[c.split]),
-                         "source": c.rel, "origin": origin(Path(c.rel).name), **r})
+            rows.append((c.split, c.label, name, len(kept[c.split]), c.rel, origin(Path(c.rel).name), r["mode"],
+                         r["width"], r["height"], r["rotated"], r["converted"], r["md5"]))
             kept[c.split].append(slot)
     for split, slots_kept in kept.items():
         if len(slots_kept) < counts[split]:  # images set aside: their rows go
-            pack = np.load(packs[split], mmap_mode="r")[slots_kept]
-            np.save(packs[split], pack)
-    return pd.DataFrame(rows, columns=["split", "label", "path", "row", "source", "origin", "mode", "width",
-                                       "height", "rotated", "converted", "md5"]), skipped
+            _keep_rows(Path(packs[split]), np.asarray(slots_kept, dtype=np.int64))
+    return pd.DataFrame(rows, columns=MANIFEST), skipped
+
+
+def _keep_rows(pack: Path, rows: np.ndarray, chunk: int = 1024) -> None:
+    """Rewrite a split's array with only `rows`, a chunk at a time (never the whole array in memory)."""
+    old = np.load(pack, mmap_mode="r")
+    with atomic_path(pack) as tmp:
+        new = np.lib.format.open_memmap(tmp, mode="w+", dtype=old.dtype, shape=(len(rows), *old.shape[1:]))
+        for start in range(0, len(rows), chunk):
+            new[start:start + chunk] = old[rows[start:start + chunk]]
+        new.flush()
+        del new
 
 
 @dataclass

@@ -65,7 +65,7 @@ def inputs(P, paths) -> Inputs:
     data, held = split(Data.load(paths), P.tune.holdout, P.data.train_per_class, P.seed)
     base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)
     head = load_model(paths.head_model)
-    head_holdout = accuracy(head_probs(head, held.cache.pooled("train")), held.y_train)
+    head_holdout = accuracy(head_probs(head, held, "train"), held.y_train)
     return Inputs(head_lr, head_lr * P.finetune.lr_factor, data, held, base, head, head_holdout)
 
 
@@ -84,7 +84,7 @@ class Shipped:
 def ship(P, paths, given: Inputs, model: keras.Model) -> Shipped:
     """The fine-tuned `model` scored on the hold-out against the head before it; the head on a
     fresh pretrained base ships instead where fine-tuning lost more than finetune.ship_margin."""
-    probs = finetuned_probs(model, given.held.cache, P.finetune.fine_tune_at, set_name="train")
+    probs = finetuned_probs(model, given.held, P.finetune.fine_tune_at, set_name="train")
     scored = accuracy(probs, given.held.y_train)
     choice = choose(given.head_holdout, scored, P.finetune.ship_margin)
     if choice.model == FINE_TUNED:

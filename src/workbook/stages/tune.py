@@ -36,7 +36,7 @@ import pandas as pd
 from workbook.analysis.results import Summary, write_details
 from workbook.ml.feature_cache import Data
 from workbook.ml.feeds import CachedBatches
-from workbook.ml.fitting import EVAL_BATCH, compile_classifier, seed_everything
+from workbook.ml.fitting import EVAL_BATCH, StepBar, compile_classifier, seed_everything
 from workbook.ml.holdout import training_rows
 from workbook.ml.network import build_head
 from workbook.pipeline.atomic import write_csv
@@ -93,7 +93,7 @@ class HeadLR(kt.HyperModel):
     def fit(self, hp, model, train, *args, validation_data=None, epochs=1, callbacks=(), **kwargs):
         from workbook.ml.fitting import feed
 
-        x, held, ordered = feed(train, validation_data, epochs)  # each trial from the first epoch's order
+        x, held, ordered = feed(train, validation_data)  # each trial from the first epoch's order
         return model.fit(x, *args, validation_data=held, epochs=epochs, shuffle=False,
                          callbacks=[*ordered, *callbacks], **kwargs)
 
@@ -179,8 +179,8 @@ class Holdout(NamedTuple):
 def run_trials(tuner: kt.Tuner, batches: Holdout, epochs: int) -> pd.DataFrame | None:
     """Every trial, each trained for `epochs` and scored on the hold-out: the trial table (None in
     a distributed search's worker: the chief holds it)."""
-    with _gc_frozen():
-        tuner.search(batches.train, validation_data=batches.held, epochs=epochs, verbose=0)
+    with _gc_frozen(), StepBar(len(batches.train), tuner.oracle.max_trials * epochs, "tune") as bar:
+        tuner.search(batches.train, validation_data=batches.held, epochs=epochs, verbose=0, callbacks=[bar])
     return None if role() == "worker" else trial_table(tuner)
 
 
@@ -215,8 +215,9 @@ def holdout_batches(P, d: Data) -> Holdout:
     fit_rows, held_rows = training_rows(d.y_train, P.tune.holdout, P.data.train_per_class, P.seed, d.classes)
     pooled = d.cache.pooled("train")
     mirrored = [d.cache.pooled("train_flip")] if P.train.augment == "flip" else None
-    return Holdout(CachedBatches([pooled], d.y_train, P.train.batch_size, P.seed, mirrored=mirrored, rows=fit_rows),
-                   CachedBatches([pooled], d.y_train, EVAL_BATCH, P.seed, shuffle=False, rows=held_rows))
+    return Holdout(CachedBatches([pooled], d.y_train[fit_rows], P.train.batch_size, P.seed, mirrored=mirrored,
+                                 rows=fit_rows),
+                   CachedBatches([pooled], d.y_train[held_rows], EVAL_BATCH, P.seed, shuffle=False, rows=held_rows))
 
 
 def tuner(P, d: Data, batches: Holdout) -> kt.RandomSearch:
