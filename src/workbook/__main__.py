@@ -8,7 +8,8 @@
   classify MODEL PATH  top-k labels of images (files or folders) with a .tflite model
   inspect MODEL        the ops of a .tflite model with their tensor sizes
   demo [MODEL...]      the models on a local web page (extra `demo`): top-3, input, latency
-  bench                the study timed two ways: the workbook's (cached) and the uncached one
+  bench                the study timed two ways: the workbook's (cached) and the uncached one;
+                       --scale K: on K times the images, time per image and peak memory per stage
   tune-worker --directory DIR
                        one process (chief or worker) of a distributed tuner search on the cache
 """
@@ -51,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="more .tflite models to offer beside the study's float32 and int8 (models/)")
     p.add_argument("--port", type=int, help="the port (default: the first free from 7860)")
 
-    p = sub.add_parser("bench", help="time the study two ways: the workbook's and the uncached one")
+    p = sub.add_parser("bench", help="time the study two ways: the workbook's and the uncached one; with "
+                       "--scale K, on K times the images beside the 1x study")
     p.add_argument("--data", required=True, help="the raw archive or folder set (data.source)")
     p.add_argument("--weights", required=True, help="the no-top MobileNetV2 .h5 (model.weights)")
     p.add_argument("--baseline-weights", help="the with-top .h5 (evaluate.baseline_weights)")
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--workdir", help="run in this folder (default: a temporary one, removed after)")
+    p.add_argument("--scale", type=int, metavar="K", help="instead: the study on the images of --data and on K "
+                   "times as many (each image linked K times under new names), each stage's time per image and "
+                   "peak memory side by side, and the disk each takes")
+    p.add_argument("--against", metavar="REV", help="with --scale: first the 1x study with the code of this git "
+                   "revision (e.g. main), its time and results beside this code's")
 
     p = sub.add_parser("tune-worker", help="one process of Keras Tuner's distributed search of the "
                        "head's rate on the feature cache: the chief or a worker, as KERASTUNER_TUNER_ID says")
@@ -135,11 +142,22 @@ def _bench(args) -> int:
     from pathlib import Path
 
     from workbook.pipeline.atomic import write_json
-    from workbook.tools.bench import bench, report
+    from workbook.tools.bench import bench, report, scale_bench, scale_report
 
-    result = bench(args.data, args.weights, args.baseline_weights,
-                   Path(args.workdir) if args.workdir else None, keep=bool(args.workdir))
-    print(report(result))
+    workdir = Path(args.workdir) if args.workdir else None
+    if args.against and not args.scale:
+        print("error: --against REV goes with --scale K", file=sys.stderr)
+        return 2
+    if args.scale is not None and args.scale < 2:
+        print(f"error: --scale {args.scale}: must be 2 or more (the 1x study runs beside it anyway)", file=sys.stderr)
+        return 2
+    if args.scale:
+        result = scale_bench(args.data, args.weights, args.baseline_weights, args.scale, args.against, workdir,
+                             keep=bool(args.workdir))
+        print(scale_report(result))
+    else:
+        result = bench(args.data, args.weights, args.baseline_weights, workdir, keep=bool(args.workdir))
+        print(report(result))
     if args.json:
         write_json(args.json, result)
     return 0

@@ -72,7 +72,8 @@ def declared_outputs(stage: str, root: Path) -> list[str]:
 
 
 def read_timings(paths: Paths) -> dict[str, dict]:
-    """Each stage's recorded times ({stage: {"wall_s", "notebook_s"}}), for the stages that have one."""
+    """Each stage's recorded times and peak memory ({stage: {"wall_s", "notebook_s", "peak_memory_mb"}}),
+    for the stages that have one."""
     out = {}
     for stage in STAGES:
         f = paths.timing(stage)

@@ -25,6 +25,7 @@ from pathlib import Path
 from workbook.pipeline.atomic import TMP_PREFIX, atomic_path, write_json
 from workbook.pipeline.contract import RUN_ENV, declared_params, notebook_name
 from workbook.pipeline.kernel import QUIET_ARGS, quiet_kernels
+from workbook.pipeline.memory import PeakMemory
 from workbook.pipeline.params import load_params, subset
 from workbook.pipeline.paths import Paths, find_root
 
@@ -195,7 +196,8 @@ def execute(source: Path, target: Path, parameters: dict, cwd: Path, title: str 
 
 def run_stage(stage: str, root: Path | None = None) -> Path:
     """Check params.yaml, execute the stage's notebook with its declared params, render it, and
-    record the wall time. Raises ParamError before any work when a value is bad, and
+    record the wall time and the peak memory of the stage's processes (workbook.pipeline.memory).
+    Raises ParamError before any work when a value is bad, and
     runner.NotebookFailed when a cell fails (nothing is renamed into reports/ then)."""
     started = time.time()
     root = root or find_root()
@@ -203,9 +205,11 @@ def run_stage(stage: str, root: Path | None = None) -> Path:
     values = subset(load_params(paths.params), declared_params(stage, root))
     os.environ[RUN_ENV] = stage
     name = notebook_name(stage)
-    executed = execute(root / "notebooks" / f"{name}.py", paths.report(name), {"params": values},
-                       cwd=root, title=name.replace("_", " ", 1))
+    with PeakMemory() as peak:
+        executed = execute(root / "notebooks" / f"{name}.py", paths.report(name), {"params": values},
+                           cwd=root, title=name.replace("_", " ", 1))
     papermill = json.loads(executed.read_text())["metadata"].get("papermill", {})
     write_json(paths.timing(stage), {"wall_s": round(time.time() - started, 2),
-                                     "notebook_s": round(papermill.get("duration") or 0.0, 2)})
+                                     "notebook_s": round(papermill.get("duration") or 0.0, 2),
+                                     "peak_memory_mb": peak.mb})
     return executed

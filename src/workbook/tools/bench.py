@@ -18,6 +18,7 @@ reading included: how close real kernels come to that rate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -63,11 +64,6 @@ def set_params(repo: Path, changes: dict) -> dict:
     return params
 
 
-def children_peak_rss_gb() -> float:
-    """Largest resident set of any finished descendant (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-
-
 def self_peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
@@ -75,13 +71,14 @@ def self_peak_rss_gb() -> float:
 @dataclass
 class Run:
     stages: dict[str, float]  # stage -> wall seconds
+    peak_mb: dict[str, float]  # stage -> peak resident anonymous memory of its processes, MiB
     total_s: float
-    peak_rss_gb: float
-    noop_s: float  # a second `dvc repro` right after, with nothing changed
+    noop_s: float | None  # a second `dvc repro` right after, with nothing changed
 
 
-def run_workbook(repo: Path) -> Run:
-    """The real pipeline, start to end; stage times from results/timings/."""
+def run_workbook(repo: Path, noop: bool = True) -> Run:
+    """The real pipeline, start to end (and again with nothing changed, with `noop`); stage times
+    and peak memory from results/timings/."""
     from workbook.pipeline.contract import read_timings
     from workbook.pipeline.paths import Paths
 
@@ -96,10 +93,10 @@ def run_workbook(repo: Path) -> Run:
         return time.perf_counter() - start
 
     total = repro()
-    peak = children_peak_rss_gb()
-    noop = repro()
-    stages = {s: t["wall_s"] for s, t in read_timings(Paths(repo)).items()}
-    return Run(stages, total, peak, noop)
+    timings = read_timings(Paths(repo))
+    return Run({s: t["wall_s"] for s, t in timings.items()},
+               {s: t["peak_memory_mb"] for s, t in timings.items() if "peak_memory_mb" in t},
+               total, repro() if noop else None)
 
 
 def _throughput(step, batches) -> float:
@@ -242,7 +239,7 @@ def bench(data: str, weights: str, baseline_weights: str | None, workdir: Path |
             "floor_s": round(sum(floor.values()), 1),
             "matmul_gflops": {"before": round(rate_before, 1), "after": round(rate_after, 1)},
             "trunk_pass_s": round(trunk_pass, 1),
-            "peak_rss_gb": round(cached.peak_rss_gb, 2),
+            "peak_rss_gb": round(max(cached.peak_mb.values(), default=0.0) / 1024, 2),
             "uncached_peak_rss_gb": round(self_peak_rss_gb(), 2),
             "uncached_rates_img_s": {k: round(v, 1) for k, v in rates.items()},
             "images": counts["train_images"] + counts["val_images"],
@@ -265,8 +262,8 @@ def report(result: dict) -> str:
     return "\n".join([
         table(rows, ("stage", "workbook s", "floor s", "GFLOP", "uncached s", "uncached measured how")),
         "",
-        f"speedup: {result['speedup']:.1f}x   peak memory: workbook {result['peak_rss_gb']:.2f} GB, "
-        f"uncached {result['uncached_peak_rss_gb']:.2f} GB",
+        f"speedup: {result['speedup']:.1f}x   peak memory: workbook {result['peak_rss_gb']:.2f} GB (resident "
+        f"anonymous, the largest stage), uncached {result['uncached_peak_rss_gb']:.2f} GB (resident)",
         f"floor: the study's {sum(v['gflop'] for v in stages.values()) / 1000:.1f} TFLOP of multiply-adds at this "
         f"CPU's float32 matrix-multiply rate, {max(matmul.values()):.1f} GFLOP/s (NumPy, every core; "
         f"{matmul['before']:.1f} before the runs, {matmul['after']:.1f} after): {result['floor_s']:.1f} s, "
@@ -279,3 +276,196 @@ def report(result: dict) -> str:
         f"uncached rates, timed on {result['sample_images']} train images each: {rates}; scaled to every "
         "image, epoch and trial of params.yaml (stage start-up not counted: this favours the uncached way).",
     ])
+
+
+# ---------------------------------------------------------------------------------------------
+# `python -m workbook bench --scale K`: the study on K times the images, beside the 1x study
+
+
+def folder_set(data: str | Path, dest: Path) -> Path:
+    """The folder holding train/ and val/ of `data` (a folder set, or an archive extracted into `dest`)."""
+    data = Path(data).resolve()
+    if not data.is_dir():
+        shutil.unpack_archive(data, dest)
+        data = dest
+    found = [p.parent for p in sorted(data.rglob("train")) if (p.parent / "val").is_dir()]
+    if not found:
+        raise SystemExit(f"bench: no folder with train/ and val/ in {data}")
+    return found[0]
+
+
+def scaled_folder_set(source: Path, dest: Path, k: int) -> int:
+    """train/ and val/ of `source` with every image K times under new names (`<stem>_x<i><suffix>`),
+    as hard links (symbolic links where the two folders are on different file systems): no image
+    is copied. Returns the number of images."""
+    n = 0
+    for split in ("train", "val"):
+        for folder in sorted(p for p in (source / split).iterdir() if p.is_dir()):
+            out = dest / split / folder.name
+            out.mkdir(parents=True)
+            for f in sorted(p for p in folder.iterdir() if p.is_file()):
+                for i in range(k):
+                    target = out / f"{f.stem}_x{i}{f.suffix}"
+                    try:
+                        os.link(f, target)
+                    except OSError:
+                        target.symlink_to(f)
+                    n += 1
+    return n
+
+
+def disk_bytes(*paths: Path) -> int:
+    """Bytes on disk of the files and folders `paths`, each file counted once however many links
+    it has (as `du`)."""
+    seen, total = set(), 0
+    files = [Path(p) for p in paths if Path(p).is_file()]
+    files += [Path(folder) / name for p in paths if Path(p).is_dir() for folder, _, names in os.walk(p) for name in names]
+    for f in files:
+        st = f.lstat()
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+def outputs_bytes(repo: Path) -> int:
+    """Bytes on disk of every output dvc.yaml declares (the study's own files)."""
+    from workbook.pipeline.contract import declared_outputs
+    from workbook.pipeline.paths import STAGES
+
+    return disk_bytes(*{repo / o for s in ("source", *STAGES) for o in declared_outputs(s, repo)})
+
+
+def study_at(code: Path, dest: Path, source: Path, weights: str, baseline_weights: str | None) -> dict:
+    """One study: a copy of the project at `code` run with data.source = `source`: each stage's
+    wall time and peak memory, the images, the disk it takes, its headline and per-stage results."""
+    repo = copy_project(code, dest)
+    keyword = lambda w: w if w in ("imagenet", "none") else str(Path(w).resolve())
+    changes = {"data.source": str(source), "model.weights": keyword(weights)}
+    if baseline_weights:
+        changes["evaluate.baseline_weights"] = keyword(baseline_weights)
+    set_params(repo, changes)
+    print(f"bench: the study in {repo} on {source} ...", file=sys.stderr)
+    run = run_workbook(repo, noop=False)
+    data = json.loads((repo / "results" / "data.json").read_text())
+    results = {s: json.loads(f.read_text()) for s in ("evaluate", "quantize", "finetune", "tune", "control")
+               if (f := repo / "results" / f"{s}.json").exists()}
+    return {"stages": run.stages, "peak_mb": run.peak_mb, "total_s": round(run.total_s, 1),
+            "images": data["train_images"] + data["val_images"], "classes": data["classes"],
+            "disk_bytes": disk_bytes(repo), "outputs_bytes": outputs_bytes(repo),
+            "metrics": json.loads((repo / "metrics" / "study.json").read_text()), "results": results}
+
+
+# What "the same results to the image" compares: each model's right answers on val and the rest
+# of what decides them (the rate the tuner chose, the model that ships).
+SAME = {"fine-tuned right": ("evaluate", "accuracy", "right"), "head right": ("evaluate", "head", "right"),
+        "baseline right": ("evaluate", "baseline", "right"), "control right": ("evaluate", "control", "right"),
+        "int8 right": ("quantize", "int8", "right"), "int8 disagreements": ("quantize", "disagreements"),
+        "tuned rate": ("tune", "best_lr"), "shipped": ("finetune", "shipped")}
+
+
+def outcome(study: dict) -> dict:
+    """The results `SAME` names, read from a study's results (None where a study has none)."""
+    out = {}
+    for name, keys in SAME.items():
+        value = study["results"]
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        out[name] = value
+    return out
+
+
+def code_at(root: Path, rev: str, dest: Path) -> Path:
+    """The project's files as they were at git revision `rev`, in `dest`."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", rev], cwd=root, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def scale_bench(data: str, weights: str, baseline_weights: str | None, k: int, against: str | None,
+                workdir: Path | None, keep: bool) -> dict:
+    """The study on the images of `data` (1x) and on K times as many (linked under new names), with
+    this code; with `against`, first the 1x study with the code of that git revision."""
+    from workbook.pipeline.paths import find_root
+
+    root = find_root()
+    own = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="workbook-bench-", dir=root.parent)) if own else workdir
+    try:
+        one = folder_set(data, workdir / "images-1x")
+        scaled = workdir / f"images-{k}x"
+        n = scaled_folder_set(one, scaled, k)
+        print(f"bench: {n:,} images in {scaled} ({k} links to each image of {one})", file=sys.stderr)
+        runs = {}
+        if against:
+            old = code_at(root, against, workdir / f"code-{against}")
+            runs[f"1x at {against}"] = study_at(old, workdir / f"repo-{against}-1x", one, weights, baseline_weights)
+        runs["1x"] = study_at(root, workdir / "repo-1x", one, weights, baseline_weights)
+        free = shutil.disk_usage(workdir).free
+        need = k * runs["1x"]["disk_bytes"]
+        if need > free:
+            raise SystemExit(f"bench: the {k}x study needs about {need / 2**30:.0f} GiB on disk ({k} x the 1x "
+                             f"study's {runs['1x']['disk_bytes'] / 2**30:.1f} GiB); {free / 2**30:.0f} GiB are free "
+                             f"under {workdir}")
+        runs[f"{k}x"] = study_at(root, workdir / f"repo-{k}x", scaled, weights, baseline_weights)
+        return {"k": k, "against": against, "runs": runs, "cpu": cpu_name()}
+    finally:
+        if own and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def cpu_name() -> str:
+    """The CPU's model name as Linux gives it (platform's guess elsewhere)."""
+    import platform
+
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def scale_report(result: dict) -> str:
+    from workbook.pipeline.paths import STAGES
+
+    k, runs = result["k"], result["runs"]
+    one, big = runs["1x"], runs[f"{k}x"]
+    old = runs.get(f"1x at {result['against']}")
+    ms = lambda run, s: 1000 * run["stages"].get(s, 0.0) / run["images"]
+    ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
+    rows = []
+    for s in STAGES:
+        row = [s, f"{ms(one, s):.2f}", f"{ms(big, s):.2f}", ratio(ms(big, s), ms(one, s)),
+               f"{one['peak_mb'].get(s, 0) / 1024:.2f}", f"{big['peak_mb'].get(s, 0) / 1024:.2f}",
+               ratio(big["peak_mb"].get(s), one["peak_mb"].get(s))]
+        if old:
+            row += [f"{old['stages'].get(s, 0.0):.1f}", f"{one['stages'].get(s, 0.0):.1f}",
+                    ratio(one["stages"].get(s), old["stages"].get(s))]
+        rows.append(tuple(row))
+    total = lambda run: sum(run["stages"].values())
+    last = ["total", f"{1000 * total(one) / one['images']:.2f}", f"{1000 * total(big) / big['images']:.2f}",
+            ratio(total(big) / big["images"], total(one) / one["images"]),
+            f"{max(one['peak_mb'].values(), default=0) / 1024:.2f}",
+            f"{max(big['peak_mb'].values(), default=0) / 1024:.2f}",
+            ratio(max(big["peak_mb"].values(), default=0), max(one["peak_mb"].values(), default=0))]
+    header = ["stage", "1x ms/img", f"{k}x ms/img", "ratio", "1x peak GB", f"{k}x peak GB", "ratio"]
+    if old:
+        last += [f"{total(old):.1f}", f"{total(one):.1f}", ratio(total(one), total(old))]
+        header += [f"{result['against']} 1x s", "1x s", "ratio"]
+    rows.append(tuple(last))
+    gib = lambda b: f"{b / 2**30:.2f} GiB"
+    lines = [f"bench --scale {k} on {result['cpu']}: {one['images']:,} images (1x) and {big['images']:,} "
+             f"({k}x), {one['classes']} classes; time per image is each stage's wall time over all the images, "
+             "peak memory the resident anonymous memory of the stage's processes",
+             "", table(rows, tuple(header)), ""]
+    for name, run in (("1x", one), (f"{k}x", big)):
+        lines.append(f"disk, {name}: outputs {gib(run['outputs_bytes'])}; workspace with .dvc/cache "
+                     f"{gib(run['disk_bytes'])} ({run['disk_bytes'] / run['outputs_bytes']:.2f} x the outputs)")
+    if old:
+        a, b = outcome(old), outcome(one)
+        differ = [f"{name}: {a[name]} -> {b[name]}" for name in SAME if a[name] != b[name]]
+        lines.append(f"1x results against {result['against']}: "
+                     + ("the same to the image (" + ", ".join(f"{n} {b[n]}" for n in SAME) + ")" if not differ
+                        else "different: " + "; ".join(differ)))
+    return "\n".join(lines)
