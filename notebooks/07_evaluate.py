@@ -84,6 +84,7 @@ result.comparison
 
 # %% [markdown]
 # ## Per class (fine-tuned model)
+# The worst classes (lowest F1) first.
 
 # %%
 plots.per_class_f1(result.per_class);
@@ -92,10 +93,17 @@ result.per_class
 # %% [markdown]
 # ## Confusion matrices (fine-tuned model)
 # Rows are the true classes. `dvc plots show` draws the same matrix from `dvclive/evaluate/`.
+# With many classes the cells carry no numbers: the table below lists the largest confusions.
 
 # %%
 plots.confusion(result.confusion, result.names, "Confusion matrix (counts)", normalised=False);
 plots.confusion(result.confusion_normalised, result.names, "Confusion matrix (each row sums to 1)", normalised=True);
+
+# %% [markdown]
+# The most frequent mistakes: which class was taken for which, and how often.
+
+# %%
+result.confused
 
 # %% [markdown]
 # ## The most confident mistakes

@@ -280,6 +280,9 @@ def test_format_value():
     assert f(1234, "count") == "1,234" and f(0.00123456, "lr") == "1.23e-03"
     assert f(145.87, "rate") == "145.9 images/s" and f(0.930121, "score") == "0.9301"
     assert f([], "list") == "none" and f(["a", "b"], "list") == "a; b" and f(1.5, "ratio") == "1.50x"
+    many = [f"c{i}" for i in range(100)]
+    assert f(many, "list") == "; ".join(many[:12]) + "; … and 88 more (100 in all)"
+    assert f(many[:12], "list") == "; ".join(many[:12])
     assert f({"value": 0.9, "low": 0.85, "high": 0.93}, "accuracy") == "90.00% (95% CI 85.00–93.00%)"
     assert f(None, "percent") == f(math.nan, "ms") == f(None, "text") == "n/a"
     with pytest.raises(ValueError):
@@ -327,6 +330,12 @@ MEASURED["quantize"].update(float32=acc(3_828, 3_925), int8=acc(3_821, 3_925), a
                             disagreements=17, metadata={"name": "Image classifier (10 classes, int8)",
                                                         "labels": IMAGENETTE})
 WIDTHS = (1024, 1280, 1440)
+# A third: a hundred classes with long names, and a warning for many of them.
+HUNDRED = copy.deepcopy(MEASURED)
+HUNDRED["data"].update(classes=100, warnings=[f'class "Long-tailed species {i:03d}" has no val images: it is trained '
+                                              "but cannot be evaluated" for i in range(30)])
+HUNDRED["quantize"]["metadata"] = {"name": "Image classifier (100 classes, int8)",
+                                   "labels": [f"Long-tailed species {i:03d} (Tachyglossus aculeatus)" for i in range(100)]}
 
 # Run in the page: every way a layout can fail its reader, as one line each: a page wider than the
 # window; a box whose content is wider than the box (elements that scroll on purpose, overflow-x
@@ -449,7 +458,10 @@ def pages(rendered, tmp_path_factory) -> dict[str, Path]:
     unquantized.timing("quantize").unlink()
     (unquantized.reports / f"{notebook_name('quantize')}.html").unlink()
     report.run(unquantized)
-    return {"no baseline": rendered[0].index, "measured": measured.index, "not quantized": unquantized.index}
+    hundred = write_study(tmp_path_factory.mktemp("hundred") / "repo", HUNDRED)
+    report.run(hundred)
+    return {"no baseline": rendered[0].index, "measured": measured.index, "not quantized": unquantized.index,
+            "100 classes": hundred.index}
 
 
 def layout_problems(browser, page: Path, width: int) -> list[str]:
@@ -462,7 +474,7 @@ def layout_problems(browser, page: Path, width: int) -> list[str]:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("study", ["no baseline", "measured", "not quantized"])
+@pytest.mark.parametrize("study", ["no baseline", "measured", "not quantized", "100 classes"])
 def test_the_page_fits_the_window(browser, pages, study, width):
     problems = layout_problems(browser, pages[study], width)
     assert not problems, f"{len(problems)} layout problems at {width} px:\n" + "\n".join(problems[:40])

@@ -28,6 +28,21 @@ def test_scores_and_confusions_count_every_image():
     assert normalised.sum(axis=1) == pytest.approx([1, 1, 1])
 
 
+def test_the_per_class_table_puts_the_worst_classes_first():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    _, table = scoring.scores(y, one_hot([0, 0, 2, 1, 2, 1]), ["a", "b", "c"])
+    assert list(table["class"]) == ["b", "c", "a"]  # F1 0.5, 0.5 (in class order), then 1.0
+    assert list(table["f1-score"]) == sorted(table["f1-score"])
+
+
+def test_the_largest_confusions_are_counted_and_ordered():
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    counts, _ = scoring.confusions(y, one_hot([2, 2, 1, 0, 1, 0, 2, 2]), 3)
+    confused = scoring.largest_confusions(counts, ["a", "b", "c"], k=5)
+    assert confused.values.tolist() == [["a", "c", 2, 0.5], ["a", "b", 1, 0.25], ["b", "a", 1, 0.5]]
+    assert scoring.largest_confusions(counts, ["a", "b", "c"], k=1)["images"].tolist() == [2]
+
+
 def test_a_class_never_seen_has_a_zero_row_not_nan():
     counts, normalised = scoring.confusions(np.array([0, 1]), one_hot([0, 1]), 3)
     assert counts[2].sum() == 0 and not np.isnan(normalised).any()

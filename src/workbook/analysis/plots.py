@@ -15,12 +15,24 @@ sns.set_theme(style="whitegrid", context="notebook")
 DISPLAY_SEED = 0
 
 
+# Above this many classes a figure drops per-cell numbers and shrinks its labels to stay legible.
+MANY = 25
+
+
+def _row_height(n: int) -> float:
+    """Inches per row of a figure with a row per class: less when there are many."""
+    return 0.35 if n <= MANY else 0.16
+
+
 def class_counts(manifest: pd.DataFrame, names: dict[str, str]) -> plt.Figure:
     counts = manifest.groupby(["label", "split"]).size().rename("images").reset_index()
     counts["class"] = counts.label.map(names)
-    fig, ax = plt.subplots(figsize=(9, 0.35 * counts.label.nunique() + 1.5))
+    n = counts.label.nunique()
+    fig, ax = plt.subplots(figsize=(9, _row_height(n) * n + 1.5))
     sns.barplot(counts, y="class", x="images", hue="split", ax=ax)
     ax.set(title="Images per class and split", xlabel="images", ylabel="")
+    if n > MANY:
+        ax.tick_params(axis="y", labelsize=6)
     return fig
 
 
@@ -40,18 +52,21 @@ def image_grid(files: list[str], titles: list[str], columns: int, title: str = "
 
 
 def sample_grid(manifest: pd.DataFrame, names: dict[str, str], per_class: int) -> plt.Figure:
-    """`per_class` random train images of every class, one row per class."""
+    """Random train images of every class in rows of `per_class` images: `per_class` of each class
+    (one row per class) up to MANY classes, fewer with more (2, 4 or 8 classes a row), so that the
+    grid stays as wide and grows by a row per few classes."""
     train = manifest[manifest.split == "train"]
+    n = train.label.nunique()
+    each = per_class if n <= MANY else max(1, per_class // 4) if n <= 4 * MANY else max(1, per_class // 8)
     files, titles = [], []
     for label, group in train.groupby("label", sort=True):
-        group = group.sample(min(per_class, len(group)), random_state=DISPLAY_SEED)
-        row = list(group.file) + [None] * (per_class - len(group))
-        files += row
-        titles += [names[label]] + [""] * (per_class - 1)
+        group = group.sample(min(each, len(group)), random_state=DISPLAY_SEED)
+        files += list(group.file) + [None] * (each - len(group))
+        titles += [names[label]] + [""] * (each - 1)
+    rows = "one row per class" if each == per_class else f"{each} of each class, {per_class // each} classes a row"
     keep = [i for i, f in enumerate(files) if f is not None]
-    fig = image_grid([files[i] for i in keep], [titles[i] for i in keep], per_class,
-                     "Random train images, one row per class", cell=1.3)
-    return fig
+    return image_grid([files[i] for i in keep], [titles[i] for i in keep], per_class,
+                      f"Random train images, {rows}", cell=1.3)
 
 
 def converted_samples(manifest: pd.DataFrame, names: dict[str, str], n: int) -> plt.Figure | None:
@@ -119,13 +134,19 @@ def tuner_trials(trials: pd.DataFrame, best_lr: float) -> plt.Figure:
 
 
 def confusion(matrix: np.ndarray, names: list[str], title: str, normalised: bool) -> plt.Figure:
+    """A heatmap, rows the true classes; numbers in the cells up to MANY classes. Beyond, a colour
+    scale instead, every class named in small type, the figure no larger than a page."""
     n = len(names)
-    fig, ax = plt.subplots(figsize=(0.6 * n + 3, 0.5 * n + 2.5))
-    sns.heatmap(matrix, annot=True, fmt=".2f" if normalised else "d", cmap="Blues", cbar=False,
+    many = n > MANY
+    side = min(0.6 * n + 3, 14) if not many else 14
+    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    sns.heatmap(matrix, annot=not many, fmt=".2f" if normalised else "d", cmap="Blues", cbar=many,
                 xticklabels=names, yticklabels=names, ax=ax, vmin=0, vmax=1 if normalised else None,
-                annot_kws={"fontsize": 7})
+                annot_kws={"fontsize": 7}, square=many)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    if many:
+        ax.tick_params(labelsize=max(3, min(7, 500 // n)))
+    plt.setp(ax.get_xticklabels(), rotation=45 if not many else 90, ha="right" if not many else "center")
     fig.tight_layout()
     return fig
 
@@ -160,9 +181,18 @@ def latency(table: pd.DataFrame) -> plt.Figure:
     return bars(frame, "median_ms", "threads", "Latency per image (median, batch 1)", hue="model", xlabel="ms")
 
 
-def per_class_f1(per_class: pd.DataFrame) -> plt.Figure:
-    fig = bars(per_class, "f1-score", "class", "F1 per class (fine-tuned)")
-    fig.axes[0].set_xlim(max(0.0, per_class["f1-score"].min() - 0.05), 1.0)
+def per_class(table: pd.DataFrame, column: str, title: str, xlabel: str | None = None) -> plt.Figure:
+    """One bar per class (`class`) of `column`, in the table's order (the worst first); only the
+    MANY first where there are more classes, and the title says so."""
+    shown = table.head(MANY)
+    if len(shown) < len(table):
+        title = f"{title}: the {len(shown)} worst of {len(table)} classes"
+    return bars(shown, column, "class", title, xlabel=xlabel)
+
+
+def per_class_f1(table: pd.DataFrame) -> plt.Figure:
+    fig = per_class(table, "f1-score", "F1 per class (fine-tuned)")
+    fig.axes[0].set_xlim(max(0.0, table["f1-score"].head(MANY).min() - 0.05), 1.0)
     return fig
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbook.analysis.results import Summary, write_details
-from workbook.analysis.scoring import confident_mistakes, confusions, scores
+from workbook.analysis.scoring import confident_mistakes, confusions, largest_confusions, scores
 from workbook.analysis.stats import Accuracy, Paired, paired
 from workbook.ml import imagenet_classes as imagenet
 from workbook.ml.feature_cache import Data
@@ -90,7 +90,8 @@ def baseline(weights: str, model_weights: str, image_size: int, classes: list[st
         pixels = keras.Input((image_size, image_size, 3))
         trunk = keras.Model(full.input, full.layers[-2].output)  # up to the global pooling
         model = keras.Model(pixels, trunk(preprocessing()(pixels)))
-        pooled = predict(model, ImageBatches(val_files, np.zeros(len(val_files), int), 128, 0, shuffle=False))
+        pooled = predict(model, ImageBatches(val_files, np.zeros(len(val_files), int), 128, 0, shuffle=False),
+                         "baseline over val")
         how = "its whole network over every val image (its trunk differs from model.weights)"
     logits = pooled @ kernel[:, idx] + bias[idx]
     return Baseline(softmax(logits), f"computed from {how}; outputs restricted to the {len(idx)} classes")
@@ -125,9 +126,10 @@ class EvaluateResult(Summary):
     layers_fine_tuned: int
     names: list[str]  # readable class names, in class order
     comparison: pd.DataFrame  # one row per model
-    per_class: pd.DataFrame  # precision, recall, F1, support (fine-tuned)
+    per_class: pd.DataFrame  # precision, recall, F1, support (fine-tuned), the worst classes first
     confusion: np.ndarray  # counts, rows true class (fine-tuned)
     confusion_normalised: np.ndarray
+    confused: pd.DataFrame  # the most frequent mistakes: true class, taken for, images, share
     mistakes: pd.DataFrame  # the most confident wrong predictions
 
     @property
@@ -209,8 +211,8 @@ def predict(P, given: Inputs) -> Predictions:
     """Every val image through the fine-tuned model and the head (from the cache), and through the
     no-training baseline where it applies; the control's, as the control stage saved them."""
     d, pooled = given.data, given.data.cache.pooled("val")
-    probs = {"fine-tuned": finetuned_probs(given.model, d.cache, P.finetune.fine_tune_at),
-             "head only": head_probs(given.head, pooled)}
+    probs = {"fine-tuned": finetuned_probs(given.model, d, P.finetune.fine_tune_at),
+             "head only": head_probs(given.head, d)}
     found = baseline(P.evaluate.baseline_weights, P.model.weights, P.data.image_size, d.classes,
                      given.root, pooled, d.val_files, P.model.alpha)
     if found.probs is not None:
@@ -246,6 +248,7 @@ def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
         val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=given.finetune["train_images"],
         fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
         per_class=per_class, confusion=counts, confusion_normalised=normalised,
+        confused=largest_confusions(counts, names),
         mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes,
                                     images=d.val_images))
     write_details(paths.details("evaluate"), result)

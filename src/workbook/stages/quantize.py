@@ -92,7 +92,8 @@ def tied_top(probs: np.ndarray) -> np.ndarray:
 
 def per_class(y: np.ndarray, probs: dict[str, np.ndarray], classes: list[str], names: list[str]) -> pd.DataFrame:
     """Accuracy of each model on each class's val images, the change from float32 to int8, and
-    how many of the class's images the two models label differently."""
+    how many of the class's images the two models label differently; the classes int8 hurts most
+    first."""
     from workbook.analysis.scoring import confusions
 
     counts, _ = confusions(y, probs["float32"], len(classes))
@@ -105,7 +106,7 @@ def per_class(y: np.ndarray, probs: dict[str, np.ndarray], classes: list[str], n
     table["change"] = table["int8_accuracy"] - table["float32_accuracy"]
     differ = probs["float32"].argmax(axis=1) != probs["int8"].argmax(axis=1)
     table["disagreements"] = np.bincount(y[differ], minlength=len(classes))
-    return table
+    return table.sort_values(["change", "int8_accuracy"], kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,9 +42,20 @@ _FORMATS = {
     "score": lambda v: f"{v:.4f}",
     "pvalue": lambda v: f"{v:.2g}",
     "ratio": lambda v: f"{v:.2f}x",
-    "list": lambda v: "; ".join(map(str, v)) if v else "none",
+    "list": lambda v: _listed(v),
     "text": str,
 }
+
+
+LISTED = 12  # items of a list the page names; the rest are counted
+
+
+def _listed(items: list) -> str:
+    """A list in one line: every item up to LISTED of them, else the first ones and how many more."""
+    if not items:
+        return "none"
+    shown = "; ".join(map(str, items[:LISTED]))
+    return shown if len(items) <= LISTED else f"{shown}; … and {len(items) - LISTED:,} more ({len(items):,} in all)"
 
 
 def format_value(value: Any, kind: str) -> str:
