@@ -235,8 +235,12 @@ def browser():
 
 @pytest.fixture
 def page(server, browser):
+    """The page in a new tab; `tab.asked` lists every address the page requests (its own server's
+    included)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
     tab = context.new_page()
+    tab.asked = []
+    context.on("request", lambda request: tab.asked.append(request.url))
     tab.goto(server[1])
     yield tab
     context.close()
@@ -261,7 +265,7 @@ def wait_for(page, selector: str, words: str) -> str:
 
 def choose(page, dropdown: str, value: str) -> None:
     page.locator(f"{dropdown} input").click()
-    page.locator(f'{dropdown} li[data-value="{value}"]').click()
+    page.locator(f'{dropdown} li[role=option][aria-label="{value}"]').click()
 
 
 def test_the_page_classifies_an_upload_and_marks_where_two_models_differ(page, models, images):
@@ -273,7 +277,7 @@ def test_the_page_classifies_an_upload_and_marks_where_two_models_differ(page, m
     assert "model_float32.tflite" in latency and "32x32 input" in latency
     assert page.locator("#seen-one img").count() == 1  # the image as the model sees it
 
-    page.get_by_role("button", name="Side by side").click()  # A: float32, B: the shifted names
+    page.get_by_role("tab", name="Side by side").click()  # A: float32, B: the shifted names
     headline = wait_for(page, "#verdict", "Top-1 differs")
     assert "model_float32.tflite says English springer" in headline and "shifted.tflite says gas pump" in headline
     assert page.locator("#verdict .disagree").is_visible()
@@ -297,11 +301,21 @@ def test_the_page_says_what_is_wrong_and_never_shows_a_traceback(page, models, i
 
 
 def test_the_webcam_picture_is_classified(page):
-    page.get_by_role("button", name="Webcam").click()
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_role("button", name="Click to Access Webcam").click()
     page.wait_for_function("document.querySelector('video')?.readyState >= 2", timeout=30_000)
-    page.locator("button:has(svg.feather-camera)").click()  # Chromium's fake camera: a green frame
+    page.get_by_role("button", name="capture photo").click()  # Chromium's fake camera: a green frame
     wait_for(page, "#latency-one", " ms")
     assert text(page, "#top-one [data-testid=label-output-value]") == "English springer"
+
+
+def test_no_request_leaves_the_machine_and_nothing_offers_to_share(page, images, server):
+    upload(page, images / "c0.jpg")
+    wait_for(page, "#latency-one", " ms")
+    page.get_by_role("tab", name="Webcam").click()
+    assert page.asked and all(url.startswith(server[1]) for url in page.asked if not url.startswith(("data:", "blob:"))), \
+        sorted({url for url in page.asked if not url.startswith(server[1])})
+    assert page.get_by_role("button", name="Share").count() == 0
 
 
 def test_the_server_listens_on_localhost_only_and_serves_no_file_of_its_folder(server):
@@ -313,5 +327,5 @@ def test_the_server_listens_on_localhost_only_and_serves_no_file_of_its_folder(s
     proc, url, folder = server
     listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet") if c.status == "LISTEN"]
     assert listening and {a.ip for a in listening} == {"127.0.0.1"}, listening
-    with pytest.raises(urllib.error.HTTPError, match="403"):
-        urllib.request.urlopen(f"{url}file={folder / 'stderr.txt'}", timeout=30)
+    with pytest.raises(urllib.error.HTTPError, match="403"):  # Gradio's route for files
+        urllib.request.urlopen(f"{url}gradio_api/file={folder / 'stderr.txt'}", timeout=30)

@@ -165,7 +165,7 @@ def _results(gr, key: str, stacked: bool) -> list:
     message = gr.HTML(elem_id=f"message-{key}")
     with gr.Column() if stacked else gr.Row():
         seen = gr.Image(label="As the model sees it", type="pil", interactive=False, height=224,
-                        elem_id=f"seen-{key}", elem_classes="seen")
+                        elem_id=f"seen-{key}", elem_classes="seen", buttons=["fullscreen"])  # no sharing
         top = gr.Label(num_top_classes=TOP_K, label=f"Top {TOP_K}", elem_id=f"top-{key}")
     return [message, seen, top, gr.Markdown(elem_id=f"latency-{key}")]
 
@@ -176,9 +176,7 @@ def build_page(models: dict[str, Path], threads: int = 2):
 
     labels = list(models)
     pair = (labels * 2)[:2]  # the study's float32 and int8 where they exist: offered_models lists them first
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],  # no Google Fonts
-                              font_mono=["ui-monospace", "Consolas", "monospace"])
-    with gr.Blocks(title="workbook demo", theme=theme, css=CSS, analytics_enabled=False) as page:
+    with gr.Blocks(title="workbook demo", analytics_enabled=False) as page:
         gr.Markdown("## Try the model as an app would\nLiteRT runs the `.tflite` here, one image per call, "
                     "as an app runs it; images are read and resized as the data stage does.")
         source = gr.State(None)
@@ -187,7 +185,8 @@ def build_page(models: dict[str, Path], threads: int = 2):
                 with gr.Tab("Upload"):
                     upload = gr.File(label="Image file (click or drop)", elem_id="upload")
                 with gr.Tab("Webcam"):
-                    webcam = gr.Image(source="webcam", type="pil", label="Webcam", mirror_webcam=False)
+                    webcam = gr.Image(sources=["webcam"], type="pil", label="Webcam",
+                                      webcam_options=gr.WebcamOptions(mirror=False))
                 count = gr.Slider(1, THREADS[-1], value=threads, step=1, label="Threads", elem_id="threads")
             with gr.Column(scale=3):
                 with gr.Tab("One model"):
@@ -209,7 +208,7 @@ def build_page(models: dict[str, Path], threads: int = 2):
             return [src, *single, verdict(seen_a, seen_b), *left, *right]
 
         outputs, controls = [source, *one, headline, *side_a, *side_b], [model, count, model_a, model_b]
-        upload.change(lambda f, *c: show(f.name if f is not None else None, *c), [upload, *controls], outputs)
+        upload.change(show, [upload, *controls], outputs)  # the file's path, or None once cleared
         webcam.change(show, [webcam, *controls], outputs)
         for control in controls:
             control.change(show, [source, *controls], outputs)
@@ -218,11 +217,15 @@ def build_page(models: dict[str, Path], threads: int = 2):
 
 def serve(models: dict[str, Path], port: int | None = None, threads: int = 2) -> None:
     """The page on 127.0.0.1, its address the first line printed, until Ctrl+C."""
+    import gradio as gr
+
     page = build_page(models, threads)
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],  # no Google Fonts
+                              font_mono=["ui-monospace", "Consolas", "monospace"])
     with contextlib.redirect_stdout(io.StringIO()):  # Gradio's own lines would come first
-        # blocked_paths: Gradio 3 would serve any file under the working folder (the repository) at /file=.
-        page.launch(server_name=HOST, server_port=port, share=False, quiet=True, show_api=False,
-                    prevent_thread_lock=True, blocked_paths=[os.getcwd()])
+        # blocked_paths: nothing of the working folder (the repository) is served, whatever asks for it.
+        page.launch(server_name=HOST, server_port=port, share=False, quiet=True, footer_links=[], theme=theme,
+                    css=CSS, prevent_thread_lock=True, blocked_paths=[os.getcwd()])
     print(f"workbook demo: {page.local_url} (127.0.0.1 only; Ctrl+C stops it)", flush=True)
     print("models:", ", ".join(map(str, models.values())), flush=True)
     page.block_thread()
