@@ -25,8 +25,44 @@ from workbook.stages import data
 
 stage = start("data", params)
 
+# %% [markdown]
+# ## The folders found
+# `data.source` checked against its checksum (archives), extracted to a temporary folder when it
+# is an archive, and its class folders listed: the files in them, per class and split, and the
+# files set aside before any is read (hidden files, files outside a class folder).
+
 # %%
-result = data.run(stage.P, stage.paths)
+found = data.folders(stage.P, stage.paths)
+found
+
+# %%
+display(found.classes())
+found.set_aside()
+
+# %% [markdown]
+# ## The images, prepared
+# Every file read, turned upright from its EXIF orientation, converted to RGB and resized to
+# `data.image_size` (shorter side, centre crop) into `data/prepared/`, on every core; a file that
+# cannot be read is set aside with the reason, never dropped silently.
+
+# %%
+prepared = data.images(stage.P, stage.paths, found)
+prepared
+
+# %% [markdown]
+# ## Sample images (after conversion and resizing)
+# Train images of every class, drawn at random (the same ones on every run).
+
+# %%
+plots.sample_grid(prepared.manifest, prepared.names, per_class=8);
+
+# %% [markdown]
+# ## The audit
+# What was read, converted and turned, what was set aside and why, and where the val images
+# come from (`results/data.json`).
+
+# %%
+result = data.save(stage.P, stage.paths, prepared)
 result
 
 # %% [markdown]
@@ -35,13 +71,6 @@ result
 # %%
 display(result.counts())
 plots.class_counts(result.manifest, result.names);
-
-# %% [markdown]
-# ## Sample images (after conversion and resizing)
-# Eight train images of every class, drawn at random (the same ones on every run).
-
-# %%
-plots.sample_grid(result.manifest, result.names, per_class=8);
 
 # %% [markdown]
 # ## Conversions

@@ -22,19 +22,35 @@ from workbook.stages import features
 
 stage = start("features", params)
 
+# %% [markdown]
+# ## The base and the cut
+# The pretrained base, cut at `finetune.fine_tune_at`: the layers below it whose outputs feed
+# layers at or above it. These tensors are all the fine-tuned part of the network ever needs to
+# see of an image.
+
 # %%
-result = features.run(stage.P, stage.paths)
+cut = features.cut(stage.P, stage.paths)
+cut
+
+# %%
+cut.tensors()
 
 # %% [markdown]
-# ## The cut
-# The layers below `fine_tune_at` whose outputs feed layers at or above it: these tensors are all
-# the fine-tuned part of the network ever needs to see.
+# ## The trunk, once over every image
+# Below the cut, through LiteRT, in batches of `features.batch_size`; written to `data/features/`
+# whole or not at all.
 
 # %%
-result.cut
+computed = features.compute(stage.P, stage.paths, cut)
+computed.cache.meta["sets"]
 
 # %% [markdown]
-# ## The cache
+# ## The cache's arrays
+# One memory-mapped `.npy` per set and tensor: later stages read the rows a batch needs.
 
 # %%
+features.arrays(computed.cache)
+
+# %%
+result = features.save(stage.P, stage.paths, cut, computed)
 result

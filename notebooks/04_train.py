@@ -3,16 +3,18 @@
 #
 # **What it does.** Trains the head (GlobalAveragePooling → Dense(`train.dense_units`, relu) →
 # Dropout(`train.dropout`) → Dense(N classes)) for `train.epochs` epochs at the learning rate the
-# tune stage chose, with the whole base frozen. With `train.augment` `none` or `flip` it trains on
-# the cached pooled features (seconds); with `full` it runs every image through the whole network
-# every epoch, with random flips and rotations (minutes). The learning curves go to DVCLive as
-# they come (`dvc plots show`, or live in VS Code's DVC extension).
+# tune stage chose, with the whole base frozen, on the drawn train images (`data.train_per_class`
+# of each class). With `train.augment` `none` or `flip` it trains on the cached pooled features
+# (seconds); with `full` it runs every image through the whole network every epoch, with random
+# flips and rotations (minutes). The learning curves go to DVCLive as they come (`dvc plots show`,
+# or live in VS Code's DVC extension). Then the same head on the drawn images outside the
+# hold-out, for the finetune stage's choice of the model that ships.
 #
 # Each step below leaves an object to look at; `workbook.stages.train.run` takes the same steps in
 # the same order.
 #
 # **Reads** `results/tune.json`, `data/features/`, `data/prepared/`. **Writes** `models/head.keras`,
-# `results/train.json`, `dvclive/train/`.
+# `models/selection_head.keras`, `results/train.json`, `dvclive/train/`.
 
 # %% tags=["parameters"]
 params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
@@ -63,11 +65,21 @@ fitted = train.train(stage.P, initial, batches, given.lr, live_dir=stage.paths.l
 fitted.curves
 
 # %% [markdown]
-# ## The saved head
-# `models/head.keras`, which the finetune stage starts from.
+# ## The head for the choice
+# The same head, trained the same way on the drawn images outside the hold-out only
+# (`models/selection_head.keras`): the finetune stage fine-tunes it on the same images and scores
+# both on the hold-out to choose the model that ships.
 
 # %%
-result = train.save(stage.P, stage.paths, given, fitted)
+selection = train.selection_head(stage.P, stage.paths, given)
+selection.curves
+
+# %% [markdown]
+# ## The saved head
+# `models/head.keras`, trained on every drawn image, which the finetune stage starts from.
+
+# %%
+result = train.save(stage.P, stage.paths, given, fitted, selection)
 result
 
 # %% [markdown]

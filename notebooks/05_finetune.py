@@ -1,20 +1,24 @@
 # %% [markdown]
-# # 5 · Fine-tune: the top of the base, trained further
+# # 5 · Fine-tune: the top of the base, trained further, and the model that ships
 #
-# **What it does.** Unfreezes the base's layers from `finetune.fine_tune_at` on (BatchNorm stays in
-# inference mode: its moving statistics are kept, its scale and offset learn), and trains them
-# with the head for `finetune.epochs` more epochs, starting at the head's rate × `finetune.lr_factor`
-# and decaying to zero along a cosine (at a constant rate the fine-tuned model ended below the head
-# it started from). From the cache this only runs the layers above the cut; the curves continue the
-# head's epochs. The result is saved as one Keras model taking raw RGB pixels (0–255) and giving
-# probabilities.
+# **What it does.** First the choice: the head the train stage trained on the drawn images outside
+# the hold-out is fine-tuned on the same images, and both are scored on the hold-out (drawn train
+# images, never val): fine-tuning is chosen unless it scores below the head by more than
+# `finetune.ship_margin`. Then, as model selection with refit does, fine-tuning on every drawn
+# image: the base's layers from `finetune.fine_tune_at` on are unfrozen (BatchNorm stays in
+# inference mode: its moving statistics are kept, its scale and offset learn) and trained with
+# the head for `finetune.epochs` more epochs, starting at the head's rate × `finetune.lr_factor`
+# and decaying to zero along a cosine (at a constant rate the fine-tuned model ended below the
+# head it started from). From the cache this only runs the layers above the cut; the curves
+# continue the head's epochs. The result is saved as one Keras model taking raw RGB pixels
+# (0–255) and giving probabilities; the chosen one of it and the head ships.
 #
 # Each step below leaves an object to look at; `workbook.stages.finetune.run` takes the same steps
 # in the same order.
 #
-# **Reads** `models/head.keras`, `results/tune.json`, `dvclive/train/` (the head's curves),
-# `data/features/`. **Writes** `models/finetuned.keras`, `models/model.keras` (the model that
-# ships), `results/finetune.json`, `dvclive/finetune/`.
+# **Reads** `models/head.keras`, `models/selection_head.keras`, `results/tune.json`,
+# `dvclive/train/` (the head's curves), `data/features/`. **Writes** `models/finetuned.keras`,
+# `models/model.keras` (the model that ships), `results/finetune.json`, `dvclive/finetune/`.
 
 # %% tags=["parameters"]
 params = None  # this stage's params from dvc.yaml, injected by `python -m workbook run`; None: read params.yaml
@@ -34,6 +38,16 @@ stage = start("finetune", params)
 # %%
 given = finetune.inputs(stage.P, stage.paths)
 given
+
+# %% [markdown]
+# ## The choice, on the hold-out
+# The selection head (trained on the drawn images outside the hold-out) against the same head
+# fine-tuned on those images, both scored on the hold-out; the recipe chosen is the one that ships
+# once trained on every drawn image.
+
+# %%
+selection = finetune.choose(stage.P, stage.paths, given)
+selection
 
 # %% [markdown]
 # ## The base, unfrozen from `fine_tune_at` on
@@ -79,17 +93,16 @@ model.summary()
 
 # %% [markdown]
 # ## The model that ships
-# Scored on the train images held out of all training (the tuner's hold-out), never on val: the
-# fine-tuned model ships unless it scores below the head it started from by more than
-# `finetune.ship_margin`; then the head on the pretrained base ships. `models/model.keras` is the
-# one that ships, and the quantize stage converts it.
+# The recipe the hold-out chose, trained on every drawn image: this fine-tuned model, or the head
+# on the pretrained base. `models/model.keras` is the one that ships, and the quantize stage
+# converts it.
 
 # %%
-shipped = finetune.ship(stage.P, stage.paths, given, model)
+shipped = finetune.ship(stage.P, stage.paths, selection, model)
 shipped
 
 # %%
-result = finetune.save(stage.P, stage.paths, given, model, fitted, shipped)
+result = finetune.save(stage.P, stage.paths, given, model, fitted, selection, shipped)
 result
 
 # %% [markdown]

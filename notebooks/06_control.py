@@ -3,7 +3,7 @@
 #
 # **What it does.** Trains a small convolutional network from random initialisation, with no
 # ImageNet weights at all, on the same train images the study's models learn from
-# (`data.train_per_class` of each class, outside the tuner's hold-out), shrunk to
+# (`data.train_per_class` of each class), shrunk to
 # `control.image_size`, and scores it on the same val images. The gap between it and the
 # pretrained models is what pretraining buys at this number of images; its val predictions go to
 # the evaluate stage, which compares it with the fine-tuned model image by image (exact McNemar).

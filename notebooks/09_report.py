@@ -23,9 +23,18 @@ from workbook.pipeline.contract import start
 from workbook.stages import report
 
 stage = start("report", params)
+pd.set_option("display.max_colwidth", 120)
+pd.set_option("display.max_rows", 200)
+
+# %% [markdown]
+# ## The numbers, read from the stages' results
+# Nothing is computed here: every number comes from `results/*.json`, with the reason where one
+# is missing.
 
 # %%
-page = report.run(stage.paths)
+page = report.build(stage.paths)
+numbers = report.numbers(page)
+numbers
 
 # %% [markdown]
 # ## Targets
@@ -35,28 +44,26 @@ for verdict in page.verdicts:
     display(verdict)
 
 # %% [markdown]
-# ## Headline numbers
-# As on the page: one row per number; `key` names the results file and key it comes from.
-
-# %%
-with pd.option_context("display.max_colwidth", 120, "display.max_rows", 200):
-    display(pd.DataFrame(page.rows()).set_index(["stage", "number"]))
-
-# %% [markdown]
 # ## What `dvc exp show` lists
 # `metrics/study.json`: accuracies with the low and high ends of their 95% intervals, the int8
 # model's agreement with float32, its size (MB) and latency at 2 threads (ms), and the study's wall
 # time (s, the sum of the stage times below).
 
 # %%
-pd.Series(page.headline, name="metrics/study.json").to_frame()
+headline = report.headline_table(page)
+headline
 
 # %% [markdown]
 # ## Stages and their time
 # The report stage's own time is written after this notebook ends, so it is not in the total.
 
 # %%
-pd.DataFrame([{"stage": f"{r.number} {r.stage}", "report": r.href or "missing", "wall time": r.wall.text,
-               "notebook time": r.notebook.text} for r in page.stages]
-             + [{"stage": "total", "report": "", "wall time": page.total_wall.text,
-                 "notebook time": page.total_notebook.text}]).set_index("stage")
+report.stage_table(page)
+
+# %% [markdown]
+# ## The page
+# `reports/index.html` (self-contained: it loads nothing from anywhere) and `metrics/study.json`.
+
+# %%
+index = report.write(stage.paths, page)
+index

@@ -168,6 +168,15 @@ def test_stage_runs_through_the_runner_and_its_notebook_receives_only_params(sta
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_no_stage_notebook_runs_its_stage_in_one_call(stage):
+    """A notebook is the method in steps, each leaving an object to inspect; `run()` composes
+    the same steps for the tests and the bench."""
+    code = notebook_source(stage_notebook(stage))
+    assert not re.search(r"\b\w+\.run\(", code), f"{stage}'s notebook calls a whole run()"
+    assert len(re.findall(r"^\w+ = ", code, flags=re.M)) >= 4, f"{stage}'s notebook leaves few objects to inspect"
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_notebooks_are_thin(stage):
     code = notebook_source(stage_notebook(stage))
     lines = [line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")]

@@ -29,7 +29,7 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("control")
     source = make_folder_set(root / "images", CLASSES, train=16, val=6, corrupt=False)
     data = root / "data"
-    data_stage.prepare(str(source), None, 32, root, data / "raw", root / "data.dvc", data / "prepared")
+    data_stage.prepare(str(source), None, 32, root, root / "data.dvc", data / "prepared")
     (root / "dvc.yaml").write_text("stages: {}\n")
     return root
 
@@ -44,8 +44,8 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     P = params(prepared, **{"data.train_per_class": 5, "control.epochs": 2})
     paths = Paths(prepared)
     result = control.run(P, paths)
-    assert result.train_images == 15 and result.held_out == 12, "5 of each class, outside the tuner's 25%"
-    assert result.repeats == 3, "36 images outside the hold-out: each of the 15 thrice an epoch"
+    assert result.train_images == 15, "5 of each class"
+    assert result.repeats == 4, "48 train images: each of the 15 four times an epoch (60)"
     assert result.val_images == 18 and len(result.predicted) == 18
     assert result.accuracy == Accuracy.of_predictions(np.repeat([0, 1, 2], 6), result.predicted)
     assert result.accuracy.low <= result.accuracy.value <= result.accuracy.high
@@ -61,7 +61,7 @@ def test_the_control_trains_on_the_drawn_images_and_is_scored_on_every_val_image
     assert reloaded.count_params() == result.weights
     assert (paths.live("control") / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
     words = result._repr_markdown_()
-    assert "random initialisation" in words and "5 of each class" in words and "each image 3 times an epoch" in words
+    assert "random initialisation" in words and "5 of each class" in words and "each image 4 times an epoch" in words
 
 
 def test_the_same_seed_gives_the_same_control_and_another_seed_another(prepared):
@@ -78,7 +78,7 @@ def test_the_control_learns_what_tells_the_classes_apart(prepared):
     """The drawn classes differ by a coloured bar: a few epochs on every train image beat chance
     (a third), beyond the 95% interval of its accuracy on the 18 val images."""
     result = control.run(params(prepared, **{"control.epochs": 6, "control.lr": 0.01}), Paths(prepared))
-    assert result.train_images == 36
+    assert result.train_images == 48
     assert result.accuracy.low > 1 / 3, result.curves
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import tarfile
-import threading
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import SET_ASIDE, USED, draw, make_messy_set
 
-from workbook.pipeline import source
+from workbook.pipeline.params import read_pin
 from workbook.stages import data
 from workbook.stages.data import Candidate, DataError
 
@@ -27,8 +24,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 def run_prepare(tmp_path, source, checksum=None, size=24):
     root = tmp_path / "repo"
     root.mkdir(exist_ok=True)
-    return data.prepare(str(source), checksum, size, root, root / "data" / "raw", root / "data.dvc",
-                        root / "data" / "prepared")
+    return data.prepare(str(source), checksum, size, root, root / "data.dvc", root / "data" / "prepared")
 
 
 def test_prepare_converts_sets_aside_and_leaves_the_source_alone(tmp_path, folder_set):
@@ -127,62 +123,13 @@ def test_origin_of_imagenet_file_names():
     assert data.origin("holiday.jpg") == "other"
 
 
-def test_pin_is_read_from_data_dvc():
-    pin = source.read_pin(Path(__file__).resolve().parents[1] / "data.dvc")
+def test_pin_is_read_from_data_dvc(tmp_path):
+    pin = read_pin(Path(__file__).resolve().parents[1] / "data.dvc")
     assert pin.url.endswith("imagenette2-160.tgz") and pin.checksum == "md5:e793b78cc4c9e9a4ccc0c1155377a412"
-    assert data.expected_checksum(pin.url, None, pin) == pin.checksum
-    assert data.expected_checksum("other.tgz", None, pin) is None
-    assert data.expected_checksum(pin.url, "sha256:" + "a" * 64, pin) == "sha256:" + "a" * 64
-
-
-class _Flaky(http.server.SimpleHTTPRequestHandler):
-    failures = 0
-
-    def do_GET(self):
-        if _Flaky.failures > 0:
-            _Flaky.failures -= 1
-            self.send_error(503)
-            return
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Flaky, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-
-
-def test_download_retries_verifies_and_reuses(tmp_path, server, monkeypatch):
-    monkeypatch.setattr(data.time, "sleep", lambda s: None)
-    www, url = server
-    (www / "a.tgz").write_bytes(b"archive bytes")
-    good = "md5:" + hashlib.md5(b"archive bytes").hexdigest()
-    raw = tmp_path / "raw"
-    _Flaky.failures = 1
-    path = data.fetch(f"{url}/a.tgz", tmp_path, raw, good, None)
-    assert path == raw / "a.tgz" and path.read_bytes() == b"archive bytes"
-    (www / "a.tgz").unlink()  # a second fetch must not need the server
-    assert data.fetch(f"{url}/a.tgz", tmp_path, raw, good, None) == path
-
-
-def test_a_download_that_fails_its_checksum_is_never_kept(tmp_path, server, monkeypatch):
-    monkeypatch.setattr(data.time, "sleep", lambda s: None)
-    www, url = server
-    (www / "a.tgz").write_bytes(b"tampered")
-    with pytest.raises(DataError, match="could not download"):
-        data.fetch(f"{url}/a.tgz", tmp_path, tmp_path / "raw", "md5:" + "0" * 32, None)
-    assert not (tmp_path / "raw").exists() or list((tmp_path / "raw").iterdir()) == []
-    _Flaky.failures = 10
-    with pytest.raises(DataError, match="could not download"):
-        data.fetch(f"{url}/b.tgz", tmp_path, tmp_path / "raw", None, None)
-    _Flaky.failures = 0
+    assert data.expected_checksum(pin.path, None, pin, tmp_path) == pin.checksum
+    assert data.expected_checksum(str(tmp_path / pin.path), None, pin, tmp_path) == pin.checksum
+    assert data.expected_checksum("other.tgz", None, pin, tmp_path) is None
+    assert data.expected_checksum(pin.path, "sha256:" + "a" * 64, pin, tmp_path) == "sha256:" + "a" * 64
 
 
 def test_messy_folder_set_end_to_end(tmp_path):

@@ -54,12 +54,22 @@ CHECKS = {
             moved = [(a != b).any() for a, b in zip(initial_weights, fitted.model.get_weights())]
             assert any(moved), "the fit moved the head"
         """),
+        ("selection", """
+            assert 0 < len(given.fit.y_train) < len(given.data.y_train), "the choice's head leaves the hold-out out"
+            assert selection.model.count_params() == fitted.model.count_params()
+            assert stage.paths.selection_head.is_file()
+        """),
         ("result", """
             again = train.run(P, stage.paths)
             assert (again.val_accuracy, again.val_loss) == (result.val_accuracy, result.val_loss)
         """),
     ],
     "finetune": [
+        ("selection", """
+            assert selection.choice.model in ("fine-tuned", "head")
+            assert 0 <= selection.head_holdout <= 1 and 0 <= selection.finetuned_holdout <= 1
+            assert len(given.fit.y_train) + len(given.held.y_train) == len(given.data.y_train)
+        """),
         ("unfrozen", """
             k = P.finetune.fine_tune_at
             assert [l.name for l in unfrozen.base.layers if l.trainable] == [l.name for l in unfrozen.base.layers[k:]]

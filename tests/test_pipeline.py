@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,14 +93,13 @@ def study(tmp_path_factory):
 
 
 def stages_of(repo) -> list[str]:
-    """The notebook stages of the repository's dvc.yaml (not the source stage)."""
+    """The notebook stages of the repository's dvc.yaml (not the download stage)."""
     return [s for s in yaml.safe_load((repo.root / "dvc.yaml").read_text())["stages"] if s in STAGES]
 
 
 def ran_stages(dvc_output: str) -> list[str]:
-    """The stages a dvc command ran, in order; the source stage, which DVC runs every time by
-    design (dvc.yaml), left out."""
-    return [s for s in re.findall(r"Running stage '(\w+)'", dvc_output) if s != "source"]
+    """The stages a dvc command ran, in order."""
+    return re.findall(r"Running stage '(\w+)'", dvc_output)
 
 
 def results(repo, stage) -> dict:
@@ -107,10 +107,9 @@ def results(repo, stage) -> dict:
 
 
 def changed_stages(repo) -> set[str]:
-    """The stages `dvc status` says are out of date (data.dvc, the frozen import record, and the
-    source stage, always run by design, aside)."""
+    """The stages `dvc status` says are out of date."""
     status = json.loads(repo.dvc("status", "--json").stdout)
-    return {name.split(":")[-1] for name in status} - {"data.dvc", "source"}
+    return {name.split(":")[-1] for name in status}
 
 
 def test_every_stage_ran_and_wrote_its_reports(study):
@@ -139,6 +138,18 @@ def native_lines(notebook) -> list[str]:
     nb = json.loads(notebook.read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     return [line for line in text.splitlines() if NATIVE.search(line)]
+
+
+def test_after_the_run_dvc_says_everything_is_up_to_date_and_a_changed_folder_reruns_the_data_stage(study):
+    assert study.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+    folder = Path(yaml.safe_load((study.root / "params.yaml").read_text())["data"]["source"])
+    added = folder / "train" / "bee" / "one_more.jpg"
+    added.write_bytes((folder / "train" / "bee" / "bee_1.jpg").read_bytes())
+    try:
+        assert changed_stages(study) == {"data"}
+    finally:
+        added.unlink()
+    assert changed_stages(study) == set()
 
 
 def test_no_native_start_up_line_reaches_a_report(study):
@@ -214,12 +225,11 @@ def test_editing_any_module_reruns_every_stage_that_imports_it(study):
 
 
 def test_the_rule_ships_the_head_where_fine_tuning_lost_on_the_hold_out_and_the_fine_tuned_model_otherwise(study):
-    import dataclasses
-
     from workbook.ml.network import load_model
     from workbook.ml.predict import head_probs
     from workbook.ml.prepared import read_prepared
     from workbook.ml.selection import FINE_TUNED, HEAD
+    from workbook.ml.selection import choose as rule
     from workbook.pipeline.params import load_params
     from workbook.pipeline.paths import Paths
     from workbook.stages import finetune
@@ -227,11 +237,13 @@ def test_the_rule_ships_the_head_where_fine_tuning_lost_on_the_hold_out_and_the_
     P, paths = load_params(study.root / "params.yaml"), Paths(study.root)
     given = finetune.inputs(P, paths)
     model = load_model(paths.finetuned)
-    kept = finetune.ship(P, paths, dataclasses.replace(given, head_holdout=0.0), model)
+    chosen = finetune.choose(P, paths, given)
+    assert results(study, "finetune")["finetuned_holdout"] == chosen.finetuned_holdout, "the stage's choice, again"
+    selection = lambda head: finetune.Selection(rule(head, 0.5, P.finetune.ship_margin), head, 0.5, 0.0)
+    kept = finetune.ship(P, paths, selection(0.0), model)
     assert kept.choice.model == FINE_TUNED and kept.model is model
     # the head scores beyond the margin above the fine-tuned model on the hold-out
-    lost = dataclasses.replace(given, head_holdout=kept.finetuned_holdout + P.finetune.ship_margin + 0.01)
-    shipped = finetune.ship(P, paths, lost, model)
+    shipped = finetune.ship(P, paths, selection(0.5 + P.finetune.ship_margin + 0.01), model)
     assert shipped.choice.model == HEAD and "margin" in shipped.choice.reason
     # what ships is the head the train stage saved, on the pretrained base: pixels in, the head's
     # probabilities on the cached pooled features out

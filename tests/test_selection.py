@@ -55,18 +55,22 @@ def test_more_per_class_than_the_smallest_class_holds_is_an_error_naming_it():
         holdout.draw_per_class(y, 5, 0, names=["ant", "bee", "cat"])
 
 
-def test_training_rows_draw_outside_a_hold_out_that_no_draw_changes():
+def test_the_hold_out_is_carved_from_the_drawn_images_only():
     y = np.random.default_rng(1).permutation(labels([50, 50, 50, 50]))
+    for per_class in (2, 5, 40, "all"):
+        rows = holdout.training_rows(y, 0.2, per_class, 7)
+        n = 50 if per_class == "all" else per_class
+        assert np.bincount(y[rows.drawn], minlength=4).tolist() == [n] * 4
+        assert np.array_equal(np.sort(np.concatenate([rows.fit, rows.held])), rows.drawn), "fit and held split drawn"
+        assert not set(rows.fit) & set(rows.held)
+        held = np.bincount(y[rows.held], minlength=4)
+        assert (held >= 1).all() and held.sum() == holdout.holdout_size(4 * n, 0.2, 4)
+        assert holdout.sizes(len(y), per_class, 4, 0.2) == (len(rows.drawn), len(rows.fit), len(rows.held))
+    everything = holdout.training_rows(y, 0.2, "all", 7)
     _, held = holdout.holdout_rows(y, 0.2, 7)
-    for per_class in (1, 5, 40, "all"):
-        fit, held_here = holdout.training_rows(y, 0.2, per_class, 7)
-        assert np.array_equal(held_here, held), "the hold-out is the tuner's, at every size"
-        assert not set(fit) & set(held)
-        expected = [40] * 4 if per_class == "all" else [per_class] * 4
-        assert np.bincount(y[fit], minlength=4).tolist() == expected
-    too_many = r"data\.train_per_class = 41: .*give at most 40, or all.*tune\.holdout = 0\.2"
-    with pytest.raises(ValueError, match=too_many):
-        holdout.training_rows(y, 0.2, 41, 7)
+    assert np.array_equal(everything.held, held), "at all, the hold-out of every train image"
+    with pytest.raises(ValueError, match=r"data\.train_per_class = 51: .*give at most 50, or all"):
+        holdout.training_rows(y, 0.2, 51, 7)
 
 
 class FakeCache:
@@ -98,11 +102,13 @@ def test_a_split_data_indexes_train_files_labels_and_cached_views_alike():
 
     y = labels([10, 10, 10])
     d = Data(["a", "b", "c"], [f"t{i}" for i in range(30)], ["v0", "v1"], y, np.array([0, 1]), FakeCache(30, 2))
-    fit, held = holdout.split(d, 0.2, 3, seed=0)
-    rows, held_rows = holdout.training_rows(y, 0.2, 3, 0)
+    drawn, fit, held = holdout.split(d, 0.2, 3, seed=0)
+    chosen = holdout.training_rows(y, 0.2, 3, 0)
+    rows, held_rows = chosen.fit, chosen.held
     assert fit.train_files == [f"t{i}" for i in rows] and np.array_equal(fit.y_train, y[rows])
     for name in ("train", "train_flip"):
         assert read(fit, name) == rows.tolist()
+        assert read(drawn, name) == chosen.drawn.tolist()
     assert read(held, "train") == held_rows.tolist()
     assert read(fit, "val") == [-1, -1] and fit.val_files == d.val_files and fit.cache is d.cache
     assert fit.features == 3

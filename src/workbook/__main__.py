@@ -1,7 +1,8 @@
 """Command line: `python -m workbook <command>` (or the `workbook` console script).
 
-  source               data/source.json: what the data stage depends on for data.source (one line
-                       on stderr, saying what to run offline, when it cannot be reached)
+  download             the default images data.dvc records, fetched where data.source names them and
+                       they are missing (one line on stderr, saying what to run offline, when the URL
+                       cannot be reached)
   run STAGE            run one stage of dvc.yaml: check params.yaml (one line naming a bad key),
                        execute its notebook with its declared params, render it into reports/
   compare              reports/compare.html: every experiment of `dvc exp show` side by side
@@ -30,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run one stage (what dvc.yaml's cmd of every stage calls)")
     p.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
 
-    sub.add_parser("source", help="write data/source.json, the data stage's dependency on data.source "
-                   "(dvc.yaml's source stage)")
+    p = sub.add_parser("download", help="fetch the default images data.dvc records, where data.source names "
+                       "them and they are missing (dvc.yaml's download stage, which passes data.dvc's values)")
+    p.add_argument("--url", required=True, help="the archive's URL")
+    p.add_argument("--md5", required=True, help="its md5")
+    p.add_argument("--path", required=True, help="where it is kept, relative to the repository (in data/download/)")
 
     p = sub.add_parser("compare", help="compare the experiments of `dvc exp show` in reports/compare.html")
     p.add_argument("-n", "--num", type=int, default=1, metavar="N",
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--directory", required=True,
                    help="the tuner folder, the same for every process (a new one for a new search)")
 
-    commands = {"source": _source, "run": _run, "compare": _compare, "classify": _classify, "inspect": _inspect,
+    commands = {"download": _download, "run": _run, "compare": _compare, "classify": _classify, "inspect": _inspect,
                 "demo": _demo, "bench": _bench, "tune-worker": _tune_worker}
     args = parser.parse_args(argv)
     return commands[args.command](args) or 0
@@ -87,12 +91,13 @@ def _params():
         return None
 
 
-def _source(args) -> int:
+def _download(args) -> int:
+    from workbook.pipeline.params import Pin
     from workbook.pipeline.paths import Paths
-    from workbook.pipeline.source import main as source
+    from workbook.pipeline.source import main as download
 
     paths = Paths.here()
-    return source(paths.root, paths.source, paths.raw)
+    return download(paths.root, paths.download, Pin(args.url, args.path, f"md5:{args.md5}"))
 
 
 def _run(args) -> int:

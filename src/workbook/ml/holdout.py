@@ -1,7 +1,11 @@
-"""The hold-out carved from train: images no training step sees, for choices that must not look
-at val (the tuner's trials are scored on it)."""
+"""Which train images a study uses: `data.train_per_class` of each class, drawn from the seed, and
+within them the hold-out that scores the choices (the tuner's trials, the model that ships), so
+that no choice looks at val or at an image outside the draw."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -14,7 +18,8 @@ def holdout_size(n: int, fraction: float, least: int = 1) -> int:
 
 
 def holdout_rows(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of (fit, hold-out); stratified by class where every class has two images."""
+    """Row indices of (fit, hold-out) of the images labelled `y`; stratified by class where every
+    class has two images, with at least one image of each class held out."""
     rows = np.arange(len(y))
     counts = np.bincount(y)
     stratify = y if counts[counts > 0].min() >= 2 else None
@@ -23,7 +28,7 @@ def holdout_rows(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(fit), np.sort(held)
 
 
-ALL = "all"  # data.train_per_class: every train image not held out
+ALL = "all"  # data.train_per_class: every train image
 _DRAW = 0x64726177  # keeps the draw's random stream apart from every other use of the seed
 
 
@@ -51,31 +56,51 @@ def draw_per_class(y: np.ndarray, per_class: int | str, seed: int, names: list[s
     return np.sort(np.concatenate(rows))
 
 
-def fit_size(n_train: int, n_held: int, per_class: int | str, n_classes: int) -> int:
-    """How many train images the models learn from: `per_class` of each class (or all) outside
-    the `n_held` held out, as `training_rows` draws them; for counts made without the labels."""
-    return n_train - n_held if per_class == ALL else min(per_class * n_classes, n_train - n_held)
+@dataclass(frozen=True)
+class Rows:
+    """Row indices of the train images a study uses.
+
+    `drawn`: `data.train_per_class` images of each class (`draw_per_class`), everything the models
+    learn from in the end. `fit` and `held` split them (`holdout_rows`): the choices (the tuner's
+    rate, the model that ships) train on fit and are scored on held, and the chosen recipe is then
+    refit on all of drawn, as model selection with refit does. No image outside drawn plays any
+    part, so a point of the size curve is made with what a user with that many images has.
+    """
+
+    drawn: np.ndarray
+    fit: np.ndarray
+    held: np.ndarray
 
 
 def training_rows(y: np.ndarray, holdout: float, per_class: int | str, seed: int,
-                  names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of (fit, hold-out) of the train images with labels `y`: the hold-out is
-    `holdout_rows`' (the same at every `per_class`), and fit is `per_class` images of each class
-    drawn from the rest (`draw_per_class`). What the tuner, the head, fine-tuning and the control
-    learn from is fit; the hold-out scores the tuner's trials and the choice of the shipped model."""
-    rest, held = holdout_rows(y, holdout, seed)
+                  names: list[str] | None = None) -> Rows:
+    """The drawn train images of labels `y` and their split into fit and hold-out (`Rows`)."""
     try:
-        drawn = draw_per_class(np.asarray(y)[rest], per_class, seed, names)
+        drawn = draw_per_class(y, per_class, seed, names)
     except ValueError as e:
-        raise ValueError(f"data.train_per_class = {per_class}: {e} (train images outside the hold-out of "
-                         f"tune.holdout = {holdout:g})") from None
-    return rest[drawn], held
+        raise ValueError(f"data.train_per_class = {per_class}: {e}") from None
+    fit, held = holdout_rows(np.asarray(y)[drawn], holdout, seed)
+    return Rows(drawn, drawn[fit], drawn[held])
 
 
-def split(d, holdout: float, per_class: int | str, seed: int) -> tuple:
-    """(fit, held): `d` (a workbook.ml.feature_cache.Data) with train restricted to the images the
-    models learn from and to the hold-out (`training_rows`); the cached tensors indexed alike, val
+def sizes(n_train: int, per_class: int | str, n_classes: int, holdout: float) -> tuple[int, int, int]:
+    """(drawn, fit, held): how many train images `training_rows` gives each, for counts made
+    without the labels (the bench, the arithmetic)."""
+    drawn = n_train if per_class == ALL else per_class * n_classes
+    held = holdout_size(drawn, holdout, n_classes)
+    return drawn, drawn - held, held
+
+
+class Split(NamedTuple):
+    drawn: object  # a workbook.ml.feature_cache.Data: the drawn train images, val as it is
+    fit: object  # the same with train the fit rows
+    held: object  # the same with train the hold-out
+
+
+def split(d, holdout: float, per_class: int | str, seed: int) -> Split:
+    """`d` (a workbook.ml.feature_cache.Data) with train restricted to the drawn images, to the
+    fit rows and to the hold-out (`training_rows`); the cached tensors indexed alike, val
     unchanged. Not imported here: the features stage reads that module, and no change to the draw
     should recompute the cache."""
-    fit, held = training_rows(d.y_train, holdout, per_class, seed, d.classes)
-    return d.restricted(fit), d.restricted(held)
+    rows = training_rows(d.y_train, holdout, per_class, seed, d.classes)
+    return Split(d.restricted(rows.drawn), d.restricted(rows.fit), d.restricted(rows.held))

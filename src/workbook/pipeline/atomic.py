@@ -44,15 +44,13 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         _remove(tmp)
 
 
-@contextlib.contextmanager
-def scratch(target: str | Path) -> Iterator[Path]:
-    """A temporary folder beside `target` (named after it), removed on exit, as are the ones
-    runs killed before left behind."""
+def scratch(target: str | Path) -> tempfile.TemporaryDirectory:
+    """A temporary folder beside `target` (named after it), removed by `cleanup()`, at the end of a
+    `with` block, or with the object; the ones runs killed before left behind go now."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep(target)
-    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent) as tmp:
-        yield Path(tmp)
+    return tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent)
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:

@@ -17,10 +17,33 @@ from typing import Any, Callable
 import yaml
 
 ARCHIVE = re.compile(r"\.(tgz|tar\.gz|tar|zip)$", re.I)  # the archives data.source may name
+DATA_RECORD = "data.dvc"  # where the default images come from (`read_pin`)
 
 
 def is_url(source: str) -> bool:
     return bool(re.match(r"^https?://", source))
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The default images as data.dvc records them."""
+
+    url: str
+    path: str  # where the download stage keeps the archive, relative to the repository root
+    checksum: str  # "md5:<hex>"
+
+
+def read_pin(data_dvc: Path) -> Pin | None:
+    """The default archive's URL, path and checksum, from data.dvc's `meta` (None when absent)."""
+    if not data_dvc.is_file():
+        return None
+    record = yaml.safe_load(data_dvc.read_text()) or {}
+    try:
+        meta = record["meta"]
+        return Pin(meta["url"], meta["path"], "md5:" + meta["md5"])
+    except (KeyError, TypeError):
+        raise ParamError(f"{data_dvc}: expected meta.url, meta.path and meta.md5 (the default images' "
+                         "record)") from None
 
 
 # MobileNetV2 (no top) has this many layers at any input size and width multiplier;
@@ -103,12 +126,12 @@ def one_of(*options: float) -> Check:
     return check
 
 
-def count_or_all() -> Check:
-    """An integer of at least 1, or "all"."""
+def count_or_all(least: int = 1) -> Check:
+    """An integer of at least `least`, or "all"."""
     def check(v):
-        if v == "all" or (_is_int(v) and v >= 1):
+        if v == "all" or (_is_int(v) and v >= least):
             return v
-        raise ValueError("must be an integer of at least 1, or all")
+        raise ValueError(f"must be an integer of at least {least}, or all")
     return check
 
 
@@ -144,8 +167,9 @@ class Data:
     source: str = key(text())
     checksum: str | None = key(checksum())
     image_size: int = key(integer(MIN_IMAGE_SIZE, 1024))
-    # train images per class the models learn from, drawn per class from `seed` (val unchanged)
-    train_per_class: int | str = key(count_or_all())
+    # train images per class the models learn from, drawn per class from `seed` (val unchanged);
+    # at least 2: one of each class is held out to score the choices, one at least is fitted
+    train_per_class: int | str = key(count_or_all(least=2))
 
 
 # MobileNetV2's width multipliers that Keras has ImageNet weights for.
@@ -290,13 +314,18 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
         fail("control.image_size", f"must be at most data.image_size ({p.data.image_size}): the control "
              "is trained on the prepared images, shrunk")
     source = p.data.source
-    if not is_url(source):
-        path = resolve(source, root)
-        if not path.exists():
-            fail("data.source", f"no such file or folder ({path}); give a URL, an archive or a folder set"
-                 + _queue_hint(source, root))
-        if path.is_file() and not ARCHIVE.search(path.name):
-            fail("data.source", "a file source must be a .tgz, .tar.gz, .tar or .zip archive")
+    if is_url(source):
+        fail("data.source", f"a URL: give a local archive or folder set. The download stage fetches the archive "
+             f"{DATA_RECORD} records (its meta: url, md5, path) and data.source names its path; to start from "
+             "another URL, record it there")
+    path = resolve(source, root)
+    pin = read_pin(root / DATA_RECORD)
+    downloaded = pin is not None and path == resolve(pin.path, root)  # the download stage provides it
+    if not path.exists() and not downloaded:
+        fail("data.source", f"no such file or folder ({path}); give an archive or a folder set"
+             + _queue_hint(source, root))
+    if not path.is_dir() and not ARCHIVE.search(path.name):
+        fail("data.source", "a file source must be a .tgz, .tar.gz, .tar or .zip archive")
     for dotted, with_top in (("model.weights", False), ("evaluate.baseline_weights", True)):
         value = p.get(dotted)
         if value in ("imagenet", "none"):

@@ -59,15 +59,11 @@ class Paths:
     def data_dvc(self) -> Path:
         return self.root / "data.dvc"
 
-    # data stage
+    # download and data stages
     @property
-    def raw(self) -> Path:
-        return self._at("data/raw")
-
-    @property
-    def source(self) -> Path:
-        """What the data stage depends on for data.source (workbook.pipeline.source)."""
-        return self.root / "data" / "source.json"
+    def download(self) -> Path:
+        """Where the download stage keeps the default archive (workbook.pipeline.source)."""
+        return self.root / "data" / "download"
 
     @property
     def prepared(self) -> Path:
@@ -94,6 +90,12 @@ class Paths:
     @property
     def head_model(self) -> Path:
         return self._at("models/head.keras")
+
+    @property
+    def selection_head(self) -> Path:
+        """The head trained on the drawn images outside the hold-out only: what the finetune stage
+        scores on the hold-out against fine-tuning, to choose the model that ships."""
+        return self._at("models/selection_head.keras")
 
     @property
     def finetuned(self) -> Path:

@@ -1,27 +1,28 @@
-"""Where the raw images come from (params.yaml `data.source`): what a source may be, its pin in
-data.dvc, and the dvc.yaml `source` stage that stands for it as a dependency.
+"""Where the raw images come from: the dvc.yaml `download` stage, which fetches the default
+archive that data.dvc records, and the checksums both it and the data stage check.
 
-DVC would check a URL dependency itself, over the network, before any stage runs, and offline it
-stops with a bare "dependency ... does not exist". So the data stage depends on
-data/source.json instead, written by `python -m workbook source` in a stage that DVC runs every
-time (`always_changed`): for a URL, the URL and its pinned checksum (reached only when the archive
-is not downloaded yet, with one line saying what to run offline); for a local archive or folder,
-its files' names, sizes and modification times, so that a changed folder reruns the data stage.
+data.source names a local archive or folder, and the data stage depends on it as DVC hashes any
+path: a changed folder reruns the data stage, and `dvc status` needs no network. The default is
+the archive data.dvc records (its URL, md5 and the path it is kept at, in data.dvc's `meta`), which
+the download stage fetches into data/download/ only while it is missing (`python -m workbook
+download`); offline, it stops with one line saying what to run instead. With data.source pointing
+anywhere else, the stage fetches nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
+import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
-import yaml
+from workbook.pipeline.params import ParamError, Pin, load_params, resolve
+from workbook.pipeline.progress import progress
 
-from workbook.pipeline.params import ParamError, is_url, load_params, resolve
+log = logging.getLogger(__name__)
 
 OFFLINE = ("offline, point it at a local copy: dvc exp run -S data.source=/path/to/imagenette2-160.tgz "
            "-S model.weights=/path/to/no_top.h5 -S evaluate.baseline_weights=/path/to/with_top.h5 "
@@ -29,34 +30,25 @@ OFFLINE = ("offline, point it at a local copy: dvc exp run -S data.source=/path/
 
 
 class SourceError(RuntimeError):
-    """data.source cannot be used; the message names it and says what to do."""
+    """data.source cannot be had; the message names it and says what to do."""
 
 
-@dataclass(frozen=True)
-class Pin:
-    url: str
-    path: str  # where data.dvc puts the archive, relative to the repository root
-    checksum: str  # "md5:<hex>"
+def digest(path: Path, algorithm: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
-def read_pin(data_dvc: Path) -> Pin | None:
-    """The default archive's URL and checksum as recorded in data.dvc (None when absent)."""
-    if not data_dvc.is_file():
-        return None
-    record = yaml.safe_load(data_dvc.read_text())
-    try:
-        out = record["outs"][0]
-        return Pin(record["deps"][0]["path"], out["path"], "md5:" + out["md5"])
-    except (KeyError, IndexError, TypeError):
-        raise SourceError(f"{data_dvc}: expected deps[0].path and outs[0].md5/path (a dvc import-url record)") from None
-
-
-def download_target(source: str, root: Path, raw_dir: Path, pin: Pin | None) -> Path:
-    """Where the data stage keeps a URL's archive: data.dvc's path for the pinned one, else
-    raw_dir/<the URL's file name>."""
-    if pin is not None and pin.url == source:
-        return root / pin.path
-    return raw_dir / (Path(urlparse(source).path).name or "archive")
+def verify(path: Path, expected: str | None) -> None:
+    """Raise SourceError when `path` does not match `expected` ("md5:..." / "sha256:...")."""
+    if not expected:
+        return
+    algorithm, _, want = expected.partition(":")
+    got = digest(path, algorithm)
+    if got != want.lower():
+        raise SourceError(
+            f"{path}: {algorithm} is {got}, expected {want} (data.checksum or data.dvc); "
+            "the file is incomplete or not the one pinned: delete it to download again, "
+            "or set data.checksum to the file you mean to use")
 
 
 def reachable(url: str, timeout: float = 15) -> str | None:
@@ -70,39 +62,60 @@ def reachable(url: str, timeout: float = 15) -> str | None:
         return str(getattr(e, "reason", e))
 
 
-def listing(path: Path) -> str:
-    """A digest of a local archive or folder: each file's relative name, size and mtime."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    h = hashlib.md5()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(path) if f != path else f.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+def _download(url: str, dest: Path) -> None:
+    with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
+        total = int(r.headers.get("Content-Length") or 0) or None
+        with progress(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+                bar.update(len(chunk))
+        if total is not None and f.tell() != total:
+            raise OSError(f"download ended after {f.tell()} of {total} bytes")
 
 
-def fingerprint(source: str, checksum: str | None, root: Path, raw_dir: Path | None = None) -> dict:
-    """What data/source.json holds for `source`; raises SourceError when it cannot be used."""
-    if is_url(source):
-        pin = read_pin(root / "data.dvc")
-        if not download_target(source, root, raw_dir or root / "data" / "raw", pin).is_file():
-            why = reachable(source)
-            if why:
-                raise SourceError(f"data.source: {source} cannot be reached ({why}); {OFFLINE}")
-        return {"source": source, "checksum": checksum or (pin.checksum if pin and pin.url == source else None)}
-    path = resolve(source, root)
-    if not path.exists():
-        raise SourceError(f"data.source: no such file or folder ({path}); give a URL, an archive or a "
-                          f"folder set")
-    return {"source": source, "checksum": checksum, "files": listing(path)}
+def download(pin: Pin, root: Path, retries: int = 3) -> Path:
+    """The archive `pin` records, at its path under `root`: fetched (and verified) only when it is
+    not there yet or does not match its checksum; a broken download is never kept."""
+    from workbook.pipeline.atomic import atomic_path
+
+    target = resolve(pin.path, root)
+    if target.is_file():
+        try:
+            verify(target, pin.checksum)
+            return target
+        except SourceError:
+            log.warning("%s does not match its checksum: downloading it again", target)
+    why = reachable(pin.url)
+    if why:
+        raise SourceError(f"data.source: {pin.path} is not downloaded yet, and {pin.url} cannot be reached "
+                          f"({why}); {OFFLINE}")
+    for attempt in range(1, retries + 1):
+        try:
+            with atomic_path(target) as tmp:
+                _download(pin.url, tmp)
+                verify(tmp, pin.checksum)  # a broken download is never renamed into place
+            return target
+        except (urllib.error.URLError, OSError, SourceError) as e:
+            if attempt == retries or isinstance(e, SourceError) and attempt > 1:
+                raise SourceError(f"data.source: could not download {pin.url} ({e}); {OFFLINE}") from None
+            log.warning("download of %s failed (%s); retrying", pin.url, e)
+            time.sleep(2 ** attempt)
+    raise AssertionError("unreachable")
 
 
-def main(root: Path, out: Path, raw_dir: Path | None = None) -> int:
-    """`python -m workbook source`: write data/source.json, or one line on stderr and exit 2."""
-    from workbook.pipeline.atomic import write_json
-
+def main(root: Path, folder: Path, pin: Pin) -> int:
+    """`python -m workbook download` (dvc.yaml's download stage, handed data.dvc's record as `pin`):
+    `folder` (the stage's output) holding the archive `pin` records when data.source names it,
+    empty otherwise; or one line on stderr and exit 2."""
     try:
         P = load_params(root / "params.yaml")
-        write_json(out, fingerprint(P.data.source, P.data.checksum, root, raw_dir))
+        target = resolve(pin.path, root)
+        if target.parent != folder:
+            raise SourceError(f"data.dvc: meta.path = {pin.path}: must lie in {folder.relative_to(root)}/, the "
+                              "folder the download stage writes (dvc.yaml)")
+        folder.mkdir(parents=True, exist_ok=True)
+        if resolve(P.data.source, root) == target:
+            download(pin, root)
     except (ParamError, SourceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

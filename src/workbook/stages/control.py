@@ -1,11 +1,11 @@
 """The control stage: a small CNN from random initialisation (workbook.ml.scratch_cnn), trained on
-the same train images the study's models learn from (data.train_per_class of each class, outside
-the tuner's hold-out) and scored on the same val images. Its class probabilities of every val
-image are kept, so that the evaluate stage can compare it with the fine-tuned model image by image.
+the same train images the study's models learn from (data.train_per_class of each class) and
+scored on the same val images. Its class probabilities of every val image are kept, so that the
+evaluate stage can compare it with the fine-tuned model image by image.
 
 An epoch of the control is as long at every data.train_per_class: as many images as the train set
-outside the hold-out holds, each drawn image repeated to fill it (`Images.repeats`), so that the
-size curve shows what pretraining buys, not how few steps a network from scratch got.
+holds, each drawn image repeated to fill it (`Images.repeats`), so that the size curve shows what
+pretraining buys, not how few steps a network from scratch got.
 
 Steps, each leaving something to look at: `images` (the pixels, shrunk), `network` (its summary),
 `batches`, `fit` (the learning curves), `score` (accuracy and the files written). `run` is all
@@ -24,7 +24,7 @@ import pandas as pd
 from workbook.analysis.results import Summary, write_details
 from workbook.analysis.stats import Accuracy
 from workbook.ml import scratch_cnn
-from workbook.ml.holdout import training_rows
+from workbook.ml.holdout import draw_per_class
 from workbook.ml.prepared import load_manifest
 from workbook.pipeline.atomic import atomic_path
 
@@ -39,7 +39,6 @@ class Images:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    held_out: int  # train images of the tuner's hold-out, left out as every model leaves them
     repeats: int  # times each drawn image is taken per epoch: an epoch is as long as at `all`
     seconds: float  # reading and shrinking
 
@@ -56,13 +55,13 @@ def images(P, paths) -> Images:
     manifest, classes = load_manifest(paths.prepared)
     train, val = manifest[manifest.split == "train"], manifest[manifest.split == "val"]
     y = train.y.to_numpy()
-    fit, held = training_rows(y, P.tune.holdout, P.data.train_per_class, P.seed, classes)
+    drawn = draw_per_class(y, P.data.train_per_class, P.seed, classes)
     size, folder = P.control.image_size, paths.control_model.parent
     folder.mkdir(parents=True, exist_ok=True)
-    x_train = scratch_cnn.shrink([train.file.iloc[r] for r in fit], size, folder)
+    x_train = scratch_cnn.shrink([train.file.iloc[r] for r in drawn], size, folder)
     x_val = scratch_cnn.shrink(list(val.file), size, folder)
-    repeats = -(-(len(y) - len(held)) // len(fit))  # every train image outside the hold-out, over those drawn
-    return Images(classes, x_train, y[fit], x_val, val.y.to_numpy(), len(held), repeats, time.perf_counter() - start)
+    repeats = -(-len(y) // len(drawn))  # every train image, over those drawn
+    return Images(classes, x_train, y[drawn], x_val, val.y.to_numpy(), repeats, time.perf_counter() - start)
 
 
 def network(P, n_classes: int) -> keras.Model:
@@ -98,7 +97,6 @@ class ControlResult(Summary):
     train_per_class: int | str  # data.train_per_class
     train_images: int  # what it learned from
     repeats: int  # times each of them was taken per epoch
-    held_out: int  # train images of the tuner's hold-out, never trained on
     seconds_per_epoch: float  # training time over epochs, as the head's and fine-tuning's are counted
     epoch_seconds: list[float]
     seconds: float  # of training, every epoch's validation pass included
@@ -137,7 +135,6 @@ def score(P, paths, im: Images, fitted: scratch_cnn.ControlFit, val) -> ControlR
         architecture=scratch_cnn.architecture(fitted.model), weights=int(fitted.model.count_params()),
         image_size=c.image_size, width=c.width, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
         train_per_class=P.data.train_per_class, train_images=len(im.y_train), repeats=im.repeats,
-        held_out=im.held_out,
         seconds_per_epoch=per_epoch(fitted.epoch_seconds), epoch_seconds=fitted.epoch_seconds,
         seconds=round(sum(fitted.epoch_seconds), 1), read_seconds=round(im.seconds, 1), curves=fitted.curves,
         probs=probs, model=fitted.model)

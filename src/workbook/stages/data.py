@@ -1,5 +1,5 @@
-"""The data stage: fetch and verify the raw archive, extract it, check the folder set,
-convert every readable image to an upright RGB square, and set aside the rest with a reason.
+"""The data stage: verify the raw archive, extract it, check the folder set, convert every
+readable image to an upright RGB square, and set aside the rest with a reason.
 
 The raw data is never modified: archives are extracted to a temporary folder, folder sets are
 only read, and the prepared images are written to a new folder renamed into place at the end.
@@ -14,9 +14,7 @@ import multiprocessing
 import os
 import re
 import tarfile
-import time
-import urllib.error
-import urllib.request
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +26,9 @@ from workbook.analysis.results import Summary, write_details
 from workbook.ml.decode import UnreadableImage, load_rgb
 from workbook.ml.prepared import image_refs, pack_path
 from workbook.pipeline.atomic import atomic_path, scratch, write_text
-from workbook.pipeline.params import ARCHIVE, is_url, resolve
+from workbook.pipeline.params import ARCHIVE, Pin, read_pin, resolve
 from workbook.pipeline.progress import progress
-from workbook.pipeline.source import OFFLINE, Pin, download_target, read_pin
+from workbook.pipeline.source import SourceError, verify
 
 log = logging.getLogger(__name__)
 
@@ -45,75 +43,16 @@ class DataError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# fetching and verifying
+# the source and its checksum
 
 
-def expected_checksum(source: str, checksum: str | None, pin: Pin | None) -> str | None:
+def expected_checksum(source: str, checksum: str | None, pin: Pin | None, root: Path) -> str | None:
+    """What `source` must match: data.checksum, else the pinned md5 where it is data.dvc's archive."""
     if checksum:
         return checksum
-    if pin and source == pin.url:
+    if pin and resolve(source, root) == resolve(pin.path, root):
         return pin.checksum
     return None
-
-
-def digest(path: Path, algorithm: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algorithm).hexdigest()
-
-
-def verify(path: Path, expected: str | None) -> None:
-    """Raise DataError when `path` does not match `expected` ("md5:..." / "sha256:...")."""
-    if not expected:
-        return
-    algorithm, _, want = expected.partition(":")
-    got = digest(path, algorithm)
-    if got != want.lower():
-        raise DataError(
-            f"{path}: {algorithm} is {got}, expected {want} (data.checksum or data.dvc); "
-            "the file is incomplete or not the one pinned: delete it to download again, "
-            "or set data.checksum to the file you mean to use"
-        )
-
-
-def fetch(source: str, root: Path, raw_dir: Path, expected: str | None, pin: Pin | None,
-          retries: int = 3) -> Path:
-    """A local path for `source`: a URL is downloaded (once) and verified; a path is verified."""
-    if not is_url(source):
-        path = resolve(source, root)
-        if path.is_file():
-            verify(path, expected)
-        return path
-    target = download_target(source, root, raw_dir, pin)
-    if target.is_file():
-        try:
-            verify(target, expected)
-            log.info("using the archive already downloaded: %s", target)
-            return target
-        except DataError:
-            log.warning("%s does not match its checksum: downloading it again", target)
-    for attempt in range(1, retries + 1):
-        try:
-            with atomic_path(target) as tmp:
-                _download(source, tmp)
-                verify(tmp, expected)  # a broken download is never renamed into place
-            return target
-        except (urllib.error.URLError, OSError, DataError) as e:
-            if attempt == retries or isinstance(e, DataError) and attempt > 1:
-                raise DataError(f"data.source: could not download {source} ({e}); {OFFLINE}") from None
-            log.warning("download of %s failed (%s); retrying", source, e)
-            time.sleep(2 ** attempt)
-    raise AssertionError("unreachable")
-
-
-def _download(url: str, dest: Path) -> None:
-    with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
-        total = int(r.headers.get("Content-Length") or 0) or None
-        with progress(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-                bar.update(len(chunk))
-        if total is not None and f.tell() != total:
-            raise OSError(f"download ended after {f.tell()} of {total} bytes")
 
 
 def extract(archive: Path, dest: Path) -> None:
@@ -342,6 +281,70 @@ def _keep_rows(pack: Path, rows: np.ndarray, chunk: int = 1024) -> None:
         del new
 
 
+@dataclass(repr=False)
+class Found:
+    """The folder set data.source holds, before any image is read: where its train/ and val/ are,
+    the files in its class folders, and what is set aside unread (hidden files, stray files)."""
+
+    source: Path
+    split_root: Path  # the folder holding train/ and val/ (inside the extracted archive, for archives)
+    shown_root: str  # the same as the reports name it
+    scan: Scan
+    extracted: tempfile.TemporaryDirectory | None  # an archive's files, removed by `close` (or with this object)
+
+    def classes(self) -> pd.DataFrame:
+        """Files per class folder and split, as found (each is read in the next step)."""
+        table = pd.DataFrame([(c.split, c.label) for c in self.scan.candidates], columns=["split", "label"])
+        return table.groupby(["label", "split"]).size().unstack(fill_value=0).reindex(columns=list(SPLITS),
+                                                                                        fill_value=0)
+
+    def set_aside(self) -> pd.DataFrame:
+        """The files left unread, with the reason."""
+        return pd.DataFrame(self.scan.skipped, columns=["split", "label", "file", "reason"])
+
+    def close(self) -> None:
+        if self.extracted is not None:
+            self.extracted.cleanup()
+
+    def __repr__(self) -> str:
+        folders = {s: len(self.scan.class_folders[s]) for s in SPLITS}
+        return (f"{len(self.scan.candidates):,} files in the class folders of {self.shown_root} (class folders: "
+                f"{folders['train']} in train, {folders['val']} in val); {len(self.scan.skipped)} set aside unread")
+
+
+def find(source: str, checksum: str | None, root: Path, data_dvc: Path, work_dir: Path) -> Found:
+    """data.source checked against its checksum, extracted (into a temporary folder under
+    `work_dir`) when it is an archive, and its class folders listed."""
+    path = resolve(source, root)
+    if not path.exists():
+        raise DataError(f"data.source: {path} does not exist")
+    extracted = None
+    if path.is_dir():
+        split_root = find_split_root(path)
+    elif ARCHIVE.search(path.name):
+        try:
+            verify(path, expected_checksum(source, checksum, read_pin(data_dvc), root))
+        except SourceError as e:
+            raise DataError(str(e)) from None
+        extracted = scratch(work_dir / "extract")
+        try:
+            log.info("extracting %s", path)
+            extract(path, Path(extracted.name))
+            split_root = find_split_root(Path(extracted.name))
+        except DataError:
+            extracted.cleanup()
+            raise
+    else:
+        raise DataError(f"data.source: {path} is neither a folder nor a .tgz/.tar/.zip archive")
+    found = scan(split_root)
+    if not found.candidates:
+        if extracted is not None:
+            extracted.cleanup()
+        raise DataError(f"data.source: no files in the class folders under {split_root}")
+    shown = split_root.relative_to(extracted.name).as_posix() if extracted is not None else str(split_root)
+    return Found(path, split_root, shown, found, extracted)
+
+
 @dataclass
 class Prepared:
     manifest: pd.DataFrame  # one row per usable image: split, label, path, row, source, origin, mode, ...
@@ -350,39 +353,44 @@ class Prepared:
     warnings: list[str]
     split_root: str  # where the folder set was read from (inside the archive, for archives)
 
+    @property
+    def names(self) -> dict[str, str]:
+        """Each class's readable name (ImageNet's, for wnids)."""
+        from workbook.ml import imagenet_classes as imagenet
 
-def prepare(source: str, checksum: str | None, image_size: int, root: Path, raw_dir: Path,
-            data_dvc: Path, out_dir: Path) -> Prepared:
-    """The whole data stage. Writes out_dir (one array of images per split, manifest.csv,
-    skipped.csv, classes.txt: workbook.ml.prepared)."""
-    pin = read_pin(data_dvc)
-    path = fetch(source, root, raw_dir, expected_checksum(source, checksum, pin), pin)
-    if not path.exists():
-        raise DataError(f"data.source: {path} does not exist")
-    with scratch(out_dir.parent / "extract") as tmp:
-        if path.is_dir():
-            split_root = find_split_root(path)
-        elif ARCHIVE.search(path.name):
-            log.info("extracting %s", path)
-            extract(path, Path(tmp))
-            split_root = find_split_root(Path(tmp))
-        else:
-            raise DataError(f"data.source: {path} is neither a folder nor a .tgz/.tar/.zip archive")
-        found = scan(split_root)
-        if not found.candidates:
-            raise DataError(f"data.source: no files in the class folders under {split_root}")
-        with atomic_path(out_dir) as staging:
-            manifest, unreadable = prepare_images(found.candidates, staging, image_size)
-            classes, warnings = check_classes(manifest, found.class_folders)
-            dropped = ~manifest.label.isin(classes)
-            manifest = manifest[~dropped].reset_index(drop=True)
-            skipped = pd.DataFrame(found.skipped + unreadable, columns=["split", "label", "file", "reason"])
-            skipped = skipped.sort_values(["split", "label", "file"]).reset_index(drop=True)
-            manifest.to_csv(staging / "manifest.csv", index=False)
-            skipped.to_csv(staging / "skipped.csv", index=False)
-            write_text(staging / "classes.txt", "\n".join(classes) + "\n")
-        shown_root = split_root.relative_to(tmp).as_posix() if not path.is_dir() else str(split_root)
-    return Prepared(manifest, skipped, classes, warnings, shown_root)
+        return imagenet.display_names(self.classes)
+
+    def __repr__(self) -> str:
+        counts = self.manifest.split.value_counts()
+        return (f"{len(self.manifest):,} images prepared ({counts.get('train', 0):,} train, {counts.get('val', 0):,} "
+                f"val) in {len(self.classes)} classes; {len(self.skipped)} files set aside")
+
+
+def convert(found: Found, image_size: int, out_dir: Path) -> Prepared:
+    """Every file found read, turned upright and RGB, resized to `image_size`, into out_dir (one
+    array of images per split, manifest.csv, skipped.csv, classes.txt: workbook.ml.prepared),
+    written whole or not at all; unreadable files set aside with their reason."""
+    with atomic_path(out_dir) as staging:
+        manifest, unreadable = prepare_images(found.scan.candidates, staging, image_size)
+        classes, warnings = check_classes(manifest, found.scan.class_folders)
+        dropped = ~manifest.label.isin(classes)
+        manifest = manifest[~dropped].reset_index(drop=True)
+        skipped = pd.DataFrame(found.scan.skipped + unreadable, columns=["split", "label", "file", "reason"])
+        skipped = skipped.sort_values(["split", "label", "file"]).reset_index(drop=True)
+        manifest.to_csv(staging / "manifest.csv", index=False)
+        skipped.to_csv(staging / "skipped.csv", index=False)
+        write_text(staging / "classes.txt", "\n".join(classes) + "\n")
+    return Prepared(manifest, skipped, classes, warnings, found.shown_root)
+
+
+def prepare(source: str, checksum: str | None, image_size: int, root: Path, data_dvc: Path,
+            out_dir: Path) -> Prepared:
+    """The data stage's work in one call (`find`, then `convert`)."""
+    found = find(source, checksum, root, data_dvc, out_dir.parent)
+    try:
+        return convert(found, image_size, out_dir)
+    finally:
+        found.close()
 
 
 @dataclass
@@ -428,13 +436,26 @@ class DataResult(Summary):
         return self.manifest.groupby(["split", "origin"]).size().unstack(fill_value=0)
 
 
-def run(P, paths) -> DataResult:
-    """The data stage: prepare data.source into data/prepared and describe what was done."""
-    from workbook.ml import imagenet_classes as imagenet
+def folders(P, paths) -> Found:
+    """Step 1: data.source verified, extracted when it is an archive, its class folders listed."""
+    return find(P.data.source, P.data.checksum, paths.root, paths.data_dvc, paths.prepared.parent)
 
-    prep = prepare(P.data.source, P.data.checksum, P.data.image_size, paths.root, paths.raw,
-                   paths.data_dvc, paths.prepared)
-    m = prep.manifest.assign(file=lambda m: image_refs(paths.prepared, m))
+
+def images(P, paths, found: Found) -> Prepared:
+    """Step 2: every image read, converted and resized into data/prepared (the archive's
+    extracted files are removed once they are read); the manifest's `file` references each."""
+    try:
+        prep = convert(found, P.data.image_size, paths.prepared)
+    finally:
+        found.close()
+    prep.manifest = prep.manifest.assign(file=lambda m: image_refs(paths.prepared, m))
+    return prep
+
+
+def save(P, paths, prep: Prepared) -> DataResult:
+    """Step 3: the audit, results/data.json: what was read, converted, turned, set aside, and
+    where the val images come from."""
+    m = prep.manifest
     val = m[m.split == "val"]
     result = DataResult(
         source=P.data.source, split_root=prep.split_root, classes=len(prep.classes),
@@ -445,7 +466,12 @@ def run(P, paths) -> DataResult:
         val_from_imagenet_train=int((val.origin == "ImageNet train").sum()),
         val_from_imagenet_val=int((val.origin == "ImageNet val").sum()),
         val_other=int((val.origin == "other").sum()),
-        warnings=prep.warnings, labels=prep.classes, names=imagenet.display_names(prep.classes),
+        warnings=prep.warnings, labels=prep.classes, names=prep.names,
         manifest=m, skipped_files=prep.skipped)
     write_details(paths.details("data"), result)
     return result
+
+
+def run(P, paths) -> DataResult:
+    """The data stage's steps in order: find the folder set, prepare its images, describe them."""
+    return save(P, paths, images(P, paths, folders(P, paths)))

@@ -24,6 +24,7 @@ import pandas as pd
 from workbook.analysis.results import Summary, write_details
 from workbook.analysis.stats import Accuracy
 from workbook.analysis.verdicts import int8_speedup
+from workbook.ml.holdout import ALL
 from workbook.ml.latency import MODELS, latency, latency_frame, max_background
 from workbook.ml.litert import Classifier
 from workbook.ml.prepared import read_prepared
@@ -33,11 +34,15 @@ from workbook.pipeline.progress import progress
 ACCURACY_BATCH = 32  # images per interpreter run when scoring val: faster per image than 1
 
 
-def representative_files(manifest: pd.DataFrame, n: int, seed: int) -> list[str]:
-    """`n` train images drawn reproducibly with `seed` (every train image when there are fewer)."""
+def representative_files(manifest: pd.DataFrame, n: int, seed: int, per_class: int | str = ALL) -> list[str]:
+    """`n` of the drawn train images (`per_class` of each class: data.train_per_class, as the
+    models learned from them), drawn reproducibly with `seed` (all of them when there are fewer)."""
+    from workbook.ml.holdout import draw_per_class
+
     train = manifest[manifest.split == "train"].reset_index(drop=True)
-    rows = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
-    return [train.file[i] for i in rows]
+    drawn = train.iloc[draw_per_class(train.y.to_numpy(), per_class, seed)].reset_index(drop=True)
+    rows = np.random.default_rng(seed).choice(len(drawn), size=min(n, len(drawn)), replace=False)
+    return [drawn.file[i] for i in rows]
 
 
 CALIBRATION_BATCH = 32  # images per calibration sample
@@ -224,7 +229,7 @@ class Conversion:
     model: object  # the Keras classifier that ships (models/model.keras)
     io_dtype: str  # the int8 model's input and output type
     calibration: list[str]  # the train images that set the int8 activation ranges
-    train_images: int
+    train_images: int  # the drawn train images they come from (data.train_per_class of each class)
     manifest: pd.DataFrame
     classes: list[str]
     names: list[str]  # readable class names, in class order: the label file inside both models
@@ -236,8 +241,8 @@ class Conversion:
                         "output": "float32 probabilities", "calibration": "none"},
             "int8": {"optimizations": "Optimize.DEFAULT", "ops": "TFLITE_BUILTINS_INT8 only",
                      "input": f"{self.io_dtype} pixels", "output": f"{self.io_dtype} probabilities",
-                     "calibration": f"{len(self.calibration)} of {self.train_images:,} train images (drawn from "
-                                    f"seed), {CALIBRATION_BATCH} at a time"}})
+                     "calibration": f"{len(self.calibration)} of the {self.train_images:,} drawn train images "
+                                    f"(from seed), {CALIBRATION_BATCH} at a time"}})
 
 
 def converter(P, paths) -> Conversion:
@@ -248,9 +253,10 @@ def converter(P, paths) -> Conversion:
 
     manifest, classes = load_manifest(paths.prepared)
     names = list(imagenet.display_names(classes).values())
-    calibration = representative_files(manifest, P.quantize.representative_samples, P.seed)
-    return Conversion(load_model(paths.model), P.quantize.io_dtype, calibration,
-                      int((manifest.split == "train").sum()), manifest, classes, names)
+    per_class = P.data.train_per_class
+    calibration = representative_files(manifest, P.quantize.representative_samples, P.seed, per_class)
+    drawn = int((manifest.split == "train").sum()) if per_class == ALL else per_class * len(classes)
+    return Conversion(load_model(paths.model), P.quantize.io_dtype, calibration, drawn, manifest, classes, names)
 
 
 def convert(P, paths, conversion: Conversion) -> dict[str, Classifier]:

@@ -119,8 +119,9 @@ SECTIONS = (
         Metric("finetune.seconds_per_epoch", "seconds per epoch", "seconds"),
         Metric("finetune.layers_trained", "base layers trained", "count"),
         Metric("finetune.train_images", "train images learned from", "count"),
-        Metric("finetune.head_holdout", "head accuracy on the train hold-out", "percent"),
-        Metric("finetune.finetuned_holdout", "fine-tuned accuracy on the train hold-out", "percent"),
+        Metric("finetune.holdout_images", "of them held out for the choice", "count"),
+        Metric("finetune.head_holdout", "head accuracy on the hold-out", "percent"),
+        Metric("finetune.finetuned_holdout", "fine-tuned accuracy on the hold-out", "percent"),
     )),
     Section("control", "Control: a CNN from scratch", (
         Metric("control.accuracy", "val accuracy", "accuracy"),
@@ -326,9 +327,40 @@ def render(page: Page) -> str:
         page=page, number=notebook_name, stage_number=stage_number, na=NA, first=REPORTED[0], last=REPORTED[-1])
 
 
+def numbers(page: Page):
+    """Every number of the page, one row each, by stage (a pandas DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame(page.rows()).set_index(["stage", "number"])
+
+
+def headline_table(page: Page):
+    """The headline numbers as metrics/study.json holds them (what `dvc exp show` lists)."""
+    import pandas as pd
+
+    return pd.Series(page.headline, name="metrics/study.json").to_frame()
+
+
+def stage_table(page: Page):
+    """Each stage's report and time, and the total."""
+    import pandas as pd
+
+    rows = [{"stage": f"{r.number} {r.stage}", "report": r.href or "missing", "wall time": r.wall.text,
+             "notebook time": r.notebook.text} for r in page.stages]
+    rows.append({"stage": "total", "report": "", "wall time": page.total_wall.text,
+                 "notebook time": page.total_notebook.text})
+    return pd.DataFrame(rows).set_index("stage")
+
+
+def write(paths: Paths, page: Page) -> Path:
+    """reports/index.html and metrics/study.json; the page's path."""
+    write_text(paths.index, render(page))
+    write_json(paths.headline, page.headline)
+    return paths.index
+
+
 def run(paths: Paths) -> Page:
     """The report stage: reports/index.html and metrics/study.json from the results files."""
     page = build(paths)
-    write_text(paths.index, render(page))
-    write_json(paths.headline, page.headline)
+    write(paths, page)
     return page

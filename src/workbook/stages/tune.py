@@ -209,10 +209,11 @@ def inputs(P, paths) -> Data:
 
 
 def holdout_batches(P, d: Data) -> Holdout:
-    """The cached pooled train features, split into the rows the trials train on and the rows
-    that score them (stratified, from `seed`): mirrored views drawn in with train.augment flip, val
-    left out."""
-    fit_rows, held_rows = training_rows(d.y_train, P.tune.holdout, P.data.train_per_class, P.seed, d.classes)
+    """The cached pooled features of the drawn train images (data.train_per_class of each class),
+    split into the rows the trials train on and the rows that score them (stratified, from
+    `seed`): mirrored views drawn in with train.augment flip, val left out."""
+    rows = training_rows(d.y_train, P.tune.holdout, P.data.train_per_class, P.seed, d.classes)
+    fit_rows, held_rows = rows.fit, rows.held
     pooled = d.cache.pooled("train")
     mirrored = [d.cache.pooled("train_flip")] if P.train.augment == "flip" else None
     return Holdout(CachedBatches([pooled], d.y_train[fit_rows], P.train.batch_size, P.seed, mirrored=mirrored,
@@ -253,8 +254,9 @@ class TuneResult(Summary):
     best_val_accuracy: float
     trials: int
     objective: str
-    fit_images: int  # train images (or views) each trial trains on per epoch
-    held_images: int  # train images held out to score the trials
+    train_per_class: int | str  # data.train_per_class: the drawn train images, all the choices look at
+    fit_images: int  # of those, the images each trial trains on per epoch
+    held_images: int  # of those, the images held out to score the trials
     mirrored: bool
     table: pd.DataFrame  # trial, lr, val_accuracy, val_loss, best
 
@@ -264,7 +266,8 @@ def save(P, paths, found: Search, batches: Holdout) -> TuneResult:
     best = found.trials[found.trials.best].iloc[0]
     result = TuneResult(best_lr=found.best_lr, best_val_loss=float(best.val_loss),
                         best_val_accuracy=float(best.val_accuracy), trials=len(found.trials),
-                        objective=OBJECTIVE, fit_images=batches.train.n, held_images=batches.held.n,
+                        objective=OBJECTIVE, train_per_class=P.data.train_per_class, fit_images=batches.train.n,
+                        held_images=batches.held.n,
                         mirrored=batches.train.mirrored is not None, table=found.trials)
     write_details(paths.details("tune"), result)
     write_csv(paths.table("tune_trials"), found.trials)

@@ -60,7 +60,7 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     """Multiply-adds of each stage of the study with params `P` on `n_train` + `n_val` images of
     `n_classes` classes: every pass the stage makes, as its code makes it."""
     from workbook.ml import latency, op_profile, scratch_cnn
-    from workbook.ml.holdout import fit_size, holdout_size
+    from workbook.ml.holdout import sizes
     from workbook.ml.network import build_base, build_head, split_base
 
     base = build_base(P.data.image_size, "none", alpha=P.model.alpha)  # shapes only
@@ -68,9 +68,8 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     head = build_head(n_classes, P.train.dense_units, P.train.dropout, P.seed, int(base.output.shape[-1]))
     full, trunk, top = forward(base), forward(split.trunk), forward(split.top)
     flip, pixels = P.train.augment == "flip", P.train.augment == "full"
-    n_held = holdout_size(n_train, P.tune.holdout, n_classes)
-    # what the models learn from: data.train_per_class of each class, outside the tuner's hold-out
-    n_fit = fit_size(n_train, n_held, P.data.train_per_class, n_classes)
+    # what the models learn from: data.train_per_class of each class; the choices fit on part of it
+    n_drawn, n_fit, n_held = sizes(n_train, P.data.train_per_class, n_classes, P.tune.holdout)
     control = scratch_cnn.build(n_classes, P.control.image_size, P.control.width, P.seed)
     classifier = full + forward(head)  # pixels -> class scores, as the TFLite models run it
     # head training: from cached pooled features, or (full) from pixels through the frozen base
@@ -86,12 +85,14 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
         "data": 0,
         "features": (n_train * (2 if flip else 1) + n_val) * full,
         "tune": P.tune.trials * P.tune.epochs * (n_fit * training(head) + n_held * forward(head)),
-        "train": P.train.epochs * (n_fit * head_step + n_val * head_eval),
-        # the epochs, then the head and the fine-tuned model over the hold-out (the shipping rule)
-        "finetune": P.finetune.epochs * (n_fit * finetune_step + n_val * finetune_eval)
+        # the head on every drawn image, and on the fit rows (the choice's)
+        "train": P.train.epochs * ((n_drawn + n_fit) * head_step + 2 * n_val * head_eval),
+        # the choice (fine-tuning on the fit rows, the head and the fine-tuned model over the
+        # hold-out), then fine-tuning on every drawn image
+        "finetune": P.finetune.epochs * ((n_fit + n_drawn) * finetune_step + 2 * n_val * finetune_eval)
                     + n_held * (2 * forward(head) + top),
-        # an epoch is as long at every train_per_class: the train images outside the hold-out
-        "control": P.control.epochs * ((n_train - n_held) * training(control) + n_val * forward(control)),
+        # an epoch is as long at every train_per_class: every train image
+        "control": P.control.epochs * (n_train * training(control) + n_val * forward(control)),
         # the fine-tuned model from the cut, the head from the pooled features, the baseline's
         # ImageNet classifier on the pooled features (its trunk is the cache's), the N classes' outputs
         "evaluate": n_val * (top + 2 * forward(head) + int(base.output.shape[-1]) * n_classes),

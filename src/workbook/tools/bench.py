@@ -154,17 +154,19 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
 
 def uncached_stages(P, counts: dict, rates: dict) -> dict[str, float]:
     """Seconds of work per stage the uncached way, from the measured rates."""
-    from workbook.ml.holdout import fit_size, holdout_size
+    from workbook.ml.holdout import sizes
 
     n_train, n_val = counts["train_images"], counts["val_images"]
-    n_held = holdout_size(n_train, P.tune.holdout, counts["classes"])
-    n_fit = fit_size(n_train, n_held, P.data.train_per_class, counts["classes"])
-    head_epoch = n_fit / rates["head_step"] + n_val / rates["inference"]
+    n_drawn, n_fit, n_held = sizes(n_train, P.data.train_per_class, counts["classes"], P.tune.holdout)
+    head_epoch = lambda n: n / rates["head_step"] + n_val / rates["inference"]
+    finetune_epoch = lambda n: n / rates["finetune_step"] + n_val / rates["inference"]
     return {
         "tune": P.tune.trials * P.tune.epochs * (n_fit / rates["head_step"] + n_held / rates["inference"]),
-        "train": P.train.epochs * head_epoch,
-        # the epochs, then the head and the fine-tuned model over the hold-out (the shipping rule)
-        "finetune": P.finetune.epochs * (n_fit / rates["finetune_step"] + n_val / rates["inference"])
+        # the head on every drawn image, and on the fit rows for the choice
+        "train": P.train.epochs * (head_epoch(n_drawn) + head_epoch(n_fit)),
+        # the choice (fine-tuning on the fit rows; both models over the hold-out), then fine-tuning
+        # on every drawn image
+        "finetune": P.finetune.epochs * (finetune_epoch(n_fit) + finetune_epoch(n_drawn))
                     + 2 * n_held / rates["inference"],
         # fine-tuned model, head-only model and the no-training baseline: three passes over val
         "evaluate": 3 * n_val / rates["inference"],
@@ -333,7 +335,7 @@ def outputs_bytes(repo: Path) -> int:
     from workbook.pipeline.contract import declared_outputs
     from workbook.pipeline.paths import STAGES
 
-    return disk_bytes(*{repo / o for s in ("source", *STAGES) for o in declared_outputs(s, repo)})
+    return disk_bytes(*{repo / o for s in ("download", *STAGES) for o in declared_outputs(s, repo)})
 
 
 def study_at(code: Path, dest: Path, source: Path, weights: str, baseline_weights: str | None) -> dict:
