@@ -120,23 +120,28 @@ def test_what_native_code_writes_to_the_process_stays_out_of_the_cells_and_pytho
     assert "UserWarning: a warning that matters" in text and "printed" in text
 
 
-def test_quiet_kernels_sets_the_environments_kernel_config_and_keeps_the_rest(tmp_path):
+def test_the_jupyter_set_up_goes_into_the_environments_config_and_keeps_the_rest(tmp_path):
     config = kernel.kernel_config(tmp_path)
-    assert kernel.quiet_kernels(tmp_path)
+    lab = tmp_path / "etc" / "jupyter" / "labconfig" / "default_setting_overrides.json"
+    server = tmp_path / "etc" / "jupyter" / "jupyter_server_config.json"
+    assert kernel.configure_jupyter(tmp_path)
     assert json.loads(config.read_text()) == {"IPKernelApp": {"capture_fd_output": False}}
+    assert json.loads(lab.read_text()) == kernel.LAB and json.loads(server.read_text()) == kernel.SERVER
     config.write_text(json.dumps({"IPKernelApp": {"capture_fd_output": True, "matplotlib": "inline"}, "A": {"b": 1}}))
-    assert kernel.quiet_kernels(tmp_path)
+    server.write_text(json.dumps({"ServerApp": {"port": 9999}}))
+    assert kernel.configure_jupyter(tmp_path)
     assert json.loads(config.read_text()) == {"IPKernelApp": {"capture_fd_output": False, "matplotlib": "inline"},
                                               "A": {"b": 1}}
+    assert json.loads(server.read_text()) == {"ServerApp": {"port": 9999, **kernel.SERVER["ServerApp"]}}
     config.write_text("not json")
-    assert not kernel.quiet_kernels(tmp_path) and config.read_text() == "not json"
+    assert not kernel.configure_jupyter(tmp_path) and config.read_text() == "not json"
 
 
 def test_a_kernel_of_this_environment_reads_the_quiet_setting(tmp_path):
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell, new_notebook
 
-    kernel.quiet_kernels()  # what every stage run does
+    kernel.configure_jupyter()  # what every stage run does
     nb = new_notebook(cells=[new_code_cell("import os\nos.write(2, b'native chatter\\n')\nprint('printed')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     NotebookClient(nb, resources={"metadata": {"path": str(tmp_path)}}).execute()

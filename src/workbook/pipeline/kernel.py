@@ -18,8 +18,9 @@ Quiet kernels: TensorFlow, absl and XNNPACK write their start-up lines from C++ 
 descriptor 2, and ipykernel copies what reaches the process's descriptors into the running cell
 (`IPKernelApp.capture_fd_output`). Off, those lines stay in the terminal that started the kernel;
 Python's warnings and prints still reach the cell. The runner starts its kernel so
-(`QUIET_ARGS`), and `quiet_kernels` sets the same in this environment's IPython config, which
-every kernel started from it reads: JupyterLab's, VS Code's, nbconvert's.
+(`QUIET_ARGS`), and `configure_jupyter` sets the same in this environment's IPython config, which
+every kernel started from it reads: JupyterLab's, VS Code's, nbconvert's; with JupyterLab's
+settings for the stage notebooks (workbook.tools.jupyterlab).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from workbook.pipeline.atomic import write_text
 
 QUIET = {"IPKernelApp": {"capture_fd_output": False}}
 QUIET_ARGS = ["--IPKernelApp.capture_fd_output=False"]
+# The kernel the runner starts, as the executed notebooks name it (the source notebooks name none).
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# JupyterLab: a double-clicked .py file opens as a notebook (Jupytext's viewer), and the server
+# reads the text notebooks through workbook.tools.jupyterlab (their kernel, unmodified on opening).
+LAB = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}
+SERVER = {"ServerApp": {"contents_manager_class": "workbook.tools.jupyterlab.StageNotebooks"}}
 
 
 def kernel_config(prefix: str | Path = sys.prefix) -> Path:
@@ -42,21 +49,36 @@ def kernel_config(prefix: str | Path = sys.prefix) -> Path:
     return Path(prefix) / "etc" / "ipython" / "ipython_kernel_config.json"
 
 
-def quiet_kernels(prefix: str | Path = sys.prefix) -> bool:
-    """Set `QUIET` in the environment's kernel config, keeping what else it holds; False where the
-    file cannot be read as JSON or written (left as it is: the runner's own kernel is quiet anyway)."""
-    path = kernel_config(prefix)
+def configure_jupyter(prefix: str | Path = sys.prefix) -> bool:
+    """The environment's Jupyter set-up for the stage notebooks, in its config files (each keeps
+    what else it holds): quiet kernels (`QUIET`), JupyterLab's viewer for them (`LAB`), the server's
+    contents manager (`SERVER`). False where a file cannot be read as JSON or written (it is left
+    as it is: the runner's own kernel is quiet anyway)."""
+    prefix = Path(prefix)
+    return all([_merge(kernel_config(prefix), QUIET),
+                _merge(prefix / "etc" / "jupyter" / "labconfig" / "default_setting_overrides.json", LAB),
+                _merge(prefix / "etc" / "jupyter" / "jupyter_server_config.json", SERVER)])
+
+
+def _merge(path: Path, settings: dict) -> bool:
+    """`settings` put into the JSON file at `path` (nested keys merged, the rest kept); written
+    only when that changes it."""
     try:
         config = json.loads(path.read_text()) if path.exists() else {}
-        app = config.setdefault("IPKernelApp", {})
-        if app.get("capture_fd_output") is False:
-            return True
-        app.update(QUIET["IPKernelApp"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(path, json.dumps(config, indent=2) + "\n")
-    except (OSError, ValueError, AttributeError):
+        merged = _merged(config, settings)
+        if merged != config:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, json.dumps(merged, indent=2) + "\n")
+    except (OSError, ValueError, AttributeError, TypeError):
         return False
     return True
+
+
+def _merged(config: dict, settings: dict) -> dict:
+    out = dict(config)
+    for key, value in settings.items():
+        out[key] = _merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
 
 
 def preload(modules: list[str]) -> None:

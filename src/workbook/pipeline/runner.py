@@ -24,7 +24,7 @@ from pathlib import Path
 
 from workbook.pipeline.atomic import TMP_PREFIX, atomic_path, write_json
 from workbook.pipeline.contract import RUN_ENV, declared_params, notebook_name
-from workbook.pipeline.kernel import QUIET_ARGS, quiet_kernels
+from workbook.pipeline.kernel import KERNELSPEC, QUIET_ARGS, configure_jupyter
 from workbook.pipeline.memory import PeakMemory
 from workbook.pipeline.params import load_params, subset
 from workbook.pipeline.paths import Paths, find_root
@@ -33,9 +33,6 @@ from workbook.pipeline.paths import Paths, find_root
 class NotebookFailed(RuntimeError):
     """A notebook raised; the message names the cell's error and where the partial copy is."""
 
-
-# The kernel the runner starts, as the executed notebooks name it (the source notebooks name none).
-KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def read_notebook(path: Path):
@@ -166,7 +163,7 @@ def execute(source: Path, target: Path, parameters: dict, cwd: Path, title: str 
     target = Path(target)
     partial = target.with_name(f"{TMP_PREFIX}{target.name}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    quiet_kernels()  # for the kernels JupyterLab and nbconvert start from this environment too
+    configure_jupyter()  # for JupyterLab, and the kernels it and nbconvert start from this environment
     with _kernel(cwd) as kernel:
         nb = read_notebook(source)  # while the kernel starts
         kernel.preload(imported_modules(nb))
