@@ -3,8 +3,9 @@
 #
 # **What it does.** Keras Tuner's random search draws `tune.trials` learning rates on a log scale
 # between `tune.lr_min` and `tune.lr_max` and trains the head (Dense → Dropout → Dense on the
-# pooled features) for `tune.epochs` epochs with each, on the cached pooled features. Trials are
-# scored on a stratified hold-out of `tune.holdout` of *train*: val stays unseen until evaluation.
+# pooled features) for `tune.epochs` epochs with each, on the cached pooled features of the drawn
+# train images (`data.train_per_class`). Trials are scored on a stratified hold-out of
+# `tune.holdout` of them: val, and the images outside the draw, stay unseen.
 # The hold-out loss is the objective (accuracy on a few thousand images moves in steps of one
 # image). The tuner's own seed is derived from `seed` by hashing, so that two seeds draw
 # different candidate rates.

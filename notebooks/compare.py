@@ -58,6 +58,17 @@ display(c.left_out.set_index("name"))
 display(compare.groups_table(c))
 
 # %% [markdown]
+# ## Backbones
+# Where the experiments differ in `model.backbone`: each one's model that ships, by parameters,
+# multiply-adds per image, file size as float32 and int8, and median latency per image at 1 to N
+# threads (LiteRT, this machine) both ways, beside its accuracy and the share of val images on
+# which int8 and float32 agree. An accuracy from `model.weights: none` (random initialisation)
+# says nothing of the backbone's pretraining; its sizes and latencies hold all the same.
+
+# %%
+compare.backbone_table(c, repo)
+
+# %% [markdown]
 # ## Accuracy against the int8 model's cost
 # Each dot is an experiment with its 95% interval, a colour per setting of the swept params. The
 # dashed steps are the Pareto front, its experiments ringed (and named where there is room): every
@@ -77,13 +88,13 @@ compare.param_figure(c);
 # %% [markdown]
 # ## Accuracy against training-set size
 # Where the experiments differ in `data.train_per_class`: val accuracy against the train images
-# per class the models learned from (log axis; `all` is every train image outside the tuner's
-# hold-out, drawn right of the largest count), for the small CNN from scratch, the head on the
+# per class the models learned from (log axis; `all` is every train image, drawn right of the
+# largest count), for the small CNN from scratch, the head on the
 # frozen base and the fine-tuned model, each run with its 95% interval and the mean over seeds as
 # a line. The dashed line is the no-training ImageNet classifier (its interval shaded), which no
 # training set changes. The gap between the control and the others is what pretraining buys at
 # each size; where the head is above the fine-tuned model, fine-tuning cost accuracy (the shipped
-# model is chosen on the hold-out: see each experiment's finetune report).
+# model is chosen on a hold-out of those images alone: see each experiment's finetune report).
 
 # %%
 compare.size_figure(c);

@@ -86,3 +86,10 @@ def test_training_from_pixels_costs_a_trunk_pass_per_step(default):
 
 def test_matmul_rate_is_measured():
     assert arithmetic.matmul_gflops(seconds=0.1, n=256) > 0
+
+
+def test_the_floor_counts_the_chosen_backbones_multiply_adds(default):
+    efficient = stages(model={"backbone": "efficientnet_b0"})
+    base = keras.applications.EfficientNetB0(input_shape=(160, 160, 3), include_top=False, weights=None)
+    assert efficient["features"] == (2 * N_TRAIN + N_VAL) * arithmetic.forward(base)  # flip: two views per train image
+    assert efficient["features"] > default["features"] and efficient["finetune"] != default["finetune"]

@@ -400,3 +400,26 @@ def test_compare_reaches_experiments_of_earlier_commits_with_num(tmp_path, monke
     assert "--num 0: must be 1 or more" in capsys.readouterr().err
     assert workbook(["compare", "-n", "2"]) == 0
     assert (root / "reports" / "compare.html").exists()
+
+
+def test_a_backbone_sweep_gets_a_table_of_sizes_latencies_and_accuracies(monkeypatch):
+    params = PARAMS + ["model.backbone"]
+    rows = [exp_row(f"exp-{b}", headline(acc, ms), model__backbone=b, model__weights=w)
+            for b, acc, ms, w in (("mobilenet_v2", 0.97, 2.0, "/w/no_top.h5"), ("efficientnet_b0", 0.3, 4.0, "none"))]
+    c = compare.from_rows(rows, params)
+    quantized = {"mobilenet_v2": {"parameters": 2_340_000, "multiply_adds": 310_000_000, "float_bytes": 9_300_000,
+                                  "int8_bytes": 2_800_000,
+                                  "latency": {"float32": {"1": {"median_ms": 9.0}, "2": {"median_ms": 5.5}},
+                                              "int8": {"1": {"median_ms": 3.3}, "2": {"median_ms": 2.1}}}}}
+    revs = dict(zip(c.experiments.rev, c.experiments["model.backbone"]))
+    monkeypatch.setattr(compare, "details", lambda repo, rev, path: quantized.get(revs[rev]))
+    table = compare.backbone_table(c, REPO)
+    assert sorted(table.index) == ["exp-efficientnet_b0", "exp-mobilenet_v2"]
+    mobile = table.loc["exp-mobilenet_v2"]
+    assert (mobile.backbone, mobile.weights, mobile.parameters, mobile["multiply-adds (M)"]) == \
+        ("mobilenet_v2", "no_top.h5", "2,340,000", "310")
+    assert (mobile["float32 MB"], mobile["int8 MB"], mobile["int8 ms, 2 threads"]) == ("9.30", "2.80", "2.10")
+    assert mobile["fine-tuned accuracy"] == "97.00% (95% CI 96.00–98.00%)" and mobile["int8 = float32"] == "99.00%"
+    # an experiment whose results file cannot be read keeps its row, its numbers n/a
+    assert table.loc["exp-efficientnet_b0", "parameters"] == "n/a"
+    assert compare.backbone_table(compare.from_rows(sweep(), PARAMS), REPO) is None, "no backbone swept: no table"

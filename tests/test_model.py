@@ -12,7 +12,9 @@ from workbook.ml import network as model  # noqa: E402
 from workbook.ml.feature_cache import Cache  # noqa: E402
 from workbook.ml.feeds import CachedBatches, predict  # noqa: E402
 from workbook.ml.fitting import compile_classifier, seed_everything  # noqa: E402
-from workbook.pipeline.params import BASE_LAYERS, ParamError  # noqa: E402
+from workbook.pipeline.params import BACKBONES, ParamError  # noqa: E402
+
+BASE_LAYERS = BACKBONES["mobilenet_v2"].layers
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +27,54 @@ def random_bn_statistics(base, seed=0):
     """Random-init BatchNorm has mean 0, variance 1: give it real-looking statistics so that a
     cut that skipped or repeated a BatchNorm would show."""
     rng = np.random.default_rng(seed)
+    draw = {"gamma": lambda s: rng.uniform(0.5, 1.5, s), "beta": lambda s: rng.normal(0, 0.1, s),
+            "moving_mean": lambda s: rng.normal(0, 0.2, s), "moving_variance": lambda s: rng.uniform(0.5, 2.0, s)}
     for layer in base.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            g, b, m, v = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
-                               rng.normal(0, 0.2, m.shape), rng.uniform(0.5, 2.0, v.shape)])
+        if isinstance(layer, keras.layers.BatchNormalization):  # InceptionV3's have no gamma (scale=False)
+            for w in layer.weights:
+                w.assign(draw[w.name.split("/")[-1]](w.shape))
 
 
 def test_layer_count_constant_matches_keras(base):
     assert len(base.layers) == BASE_LAYERS
+
+
+def cache_against_pixels(base, split, head, size: int, folder, seed: int = 0, dtype: str = "float32"):
+    """Logits of 12 random images two ways: from the cut tensors as the cache holds them (through
+    LiteRT, as the features stage computes them), and from the pixels through the whole network."""
+    from PIL import Image
+
+    images = np.random.default_rng(seed).integers(0, 256, (12, size, size, 3)).astype(np.uint8)
+    files = []
+    for i, a in enumerate(images):
+        files.append(str(folder / f"{i}.png"))
+        Image.fromarray(a).save(files[-1])
+    extraction.write_cache(split, {"val": files}, folder / "cache", 5, dtype, flip=False)
+    cache = Cache.open(folder / "cache")
+    top = model.build_top_classifier(split, head)
+    cached = predict(top, CachedBatches(cache.cut("val"), np.zeros(12, int), 5, 0, shuffle=False))
+    return cached, model.logits_from_pixels(base, head, images), cache
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_every_backbone_is_as_the_params_say_and_its_cache_is_exact(backbone, tmp_path):
+    """Random weights (with real-looking BatchNorm statistics), at its smallest input: its layer
+    count, where fine-tuning starts by default and the cut there; then logits from the cached cut
+    tensors equal logits from the pixels."""
+    own = BACKBONES[backbone]
+    size = max(32, own.min_size)
+    base = model.build_base(size, "none", backbone=backbone)
+    assert len(base.layers) == own.layers
+    first = base.layers[own.fine_tune_at].name
+    named = base.layers[own.fine_tune_at - 1].name if backbone == "inception_v3" else first
+    assert named in own.why, f"{own.why!r} names {named}"  # inception_v3: after mixed8
+    random_bn_statistics(base)
+    split = model.split_base(base, own.fine_tune_at)
+    if backbone != "mobilenet_v2":  # whose 130 is inside block 14: two tensors cross it
+        assert len(split.cut) == 1, "the default starts at a block boundary: one tensor crosses it"
+    head = model.build_head(4, 8, 0.0, seed=1, features=int(base.output.shape[-1]))
+    cached, direct, _ = cache_against_pixels(base, split, head, size, tmp_path)
+    np.testing.assert_allclose(cached, direct, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(direct).max())))
 
 
 def test_cut_at_130_is_the_residual_input_and_the_depthwise_output(base):

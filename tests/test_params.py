@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO
 
 from workbook.pipeline.params import (
-    BASE_LAYERS,
+    BACKBONES,
     ParamError,
     StageParams,
     UndeclaredParam,
@@ -21,6 +21,8 @@ from workbook.pipeline.params import (
     subset,
 )
 
+BASE_LAYERS = BACKBONES["mobilenet_v2"].layers
+
 # A wrong type and an out-of-range (or not allowed) value for every key.
 BAD = {
     "seed": ("x", -1),
@@ -28,6 +30,7 @@ BAD = {
     "data.checksum": (123, "md5:xyz"),
     "data.image_size": ("big", 16),
     "data.train_per_class": ("some", 0),
+    "model.backbone": (2, "resnet50"),
     "model.weights": (3, "weights.bin"),
     "model.alpha": ("wide", 0.6),
     "features.batch_size": (1.5, 0),
@@ -44,7 +47,7 @@ BAD = {
     "train.augment": (1, "mirror"),
     "train.rotation": ("x", 0.9),
     "train.distribute": (None, "multiworker"),
-    "finetune.fine_tune_at": (1.5, 0),
+    "finetune.fine_tune_at": (1.5, 0),  # (a layer's name is checked once the network is built)
     "finetune.lr_factor": ("x", 0),
     "finetune.epochs": ("3", -1),
     "finetune.ship_margin": ("small", 1.5),
@@ -115,9 +118,33 @@ def test_lr_range_must_be_ordered(tmp_path):
 
 
 def test_fine_tune_at_is_checked_against_the_layer_count(tmp_path):
-    with pytest.raises(ParamError, match=f"must be below {BASE_LAYERS}, the number of base layers"):
+    with pytest.raises(ParamError, match=f"must be below {BASE_LAYERS}, the number of mobilenet_v2's layers"):
         load_params(write(tmp_path, {"finetune.fine_tune_at": BASE_LAYERS}))
     assert load_params(write(tmp_path, {"finetune.fine_tune_at": BASE_LAYERS - 1})).finetune.fine_tune_at == 153
+    with pytest.raises(ParamError, match="must be below 157, the number of mobilenet_v3_small's layers"):
+        load_params(write(tmp_path, {"model.backbone": "mobilenet_v3_small", "finetune.fine_tune_at": 160}))
+    named = load_params(write(tmp_path, {"finetune.fine_tune_at": "block_15_expand"}))
+    assert named.finetune.fine_tune_at == "block_15_expand", "a name is resolved where the network is built"
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_fine_tune_at_default_is_the_backbones_own_as_params_yaml_says(tmp_path, backbone):
+    own = BACKBONES[backbone]
+    p = load_params(write(tmp_path, {"model.backbone": backbone, "data.image_size": max(96, own.min_size)}))
+    assert p.finetune.fine_tune_at == own.fine_tune_at
+    comments = " ".join(line.strip().lstrip("#").strip() for line in (REPO / "params.yaml").read_text().splitlines())
+    assert f"{backbone} {own.fine_tune_at} (" in comments, "params.yaml's comment names each backbone's default"
+
+
+def test_each_backbone_takes_its_own_widths_and_sizes(tmp_path):
+    with pytest.raises(ParamError, match=r"model\.alpha = 0\.5: efficientnet_b0 takes no width multiplier: 1"):
+        load_params(write(tmp_path, {"model.backbone": "efficientnet_b0", "model.alpha": 0.5}))
+    with pytest.raises(ParamError, match=r"model\.alpha = 0\.5: mobilenet_v3_large takes 0\.75, 1 "):
+        load_params(write(tmp_path, {"model.backbone": "mobilenet_v3_large", "model.alpha": 0.5}))
+    with pytest.raises(ParamError, match=r"data\.image_size = 64: inception_v3 takes images of at least 75 pixels"):
+        load_params(write(tmp_path, {"model.backbone": "inception_v3", "data.image_size": 64}))
+    with pytest.raises(ParamError, match=r"model\.backbone = 'resnet50': must be one of mobilenet_v2, "):
+        load_params(write(tmp_path, {"model.backbone": "resnet50"}))
 
 
 def _fake_h5(path, layers):
@@ -136,8 +163,14 @@ def test_weights_file_must_exist_and_fit(tmp_path):
         load_params(write(tmp_path, {"model.weights": str(top)}))
     with pytest.raises(ParamError, match=r"evaluate\.baseline_weights .*no-top"):
         load_params(write(tmp_path, {"evaluate.baseline_weights": str(no_top)}))
-    with pytest.raises(ParamError, match=r"model\.weights .* does not hold MobileNetV2"):
+    with pytest.raises(ParamError, match=r"model\.weights .* holds weights of none of the backbones"):
         load_params(write(tmp_path, {"model.weights": str(other)}))
+    # weights of another backbone, named as Keras 2 saved them ("/" in MobileNetV3's names)
+    small = _fake_h5(tmp_path / "small.h5", ["Conv", "expanded_conv_10/project", "Conv_1"])
+    with pytest.raises(ParamError, match=r"model\.weights = .*small\.h5 holds mobilenet_v3_small weights, and "
+                                         r"model\.backbone is mobilenet_v2"):
+        load_params(write(tmp_path, {"model.weights": str(small)}))
+    assert load_params(write(tmp_path, {"model.backbone": "mobilenet_v3_small", "model.weights": str(small)}))
     p = load_params(write(tmp_path, {"model.weights": str(no_top), "evaluate.baseline_weights": str(top)}))
     assert p.model.weights == str(no_top)
 

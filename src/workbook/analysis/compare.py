@@ -203,6 +203,49 @@ def groups_table(c: Comparison) -> pd.DataFrame:
     return pd.DataFrame(shown, index=stats.index)
 
 
+BACKBONE = "model.backbone"
+
+
+def details(repo: str | Path, rev: str, path: str) -> dict | None:
+    """A results file of the experiment at `rev` (a stage output, read from DVC's cache), or of the
+    workspace; None where it cannot be read."""
+    import json
+
+    import dvc.api
+
+    try:
+        if rev == "workspace":
+            return json.loads((Path(repo) / path).read_text())
+        return json.loads(dvc.api.read(path, repo=str(repo), rev=rev))
+    except Exception:  # noqa: BLE001  not in the cache (pulled elsewhere), or no such stage yet
+        return None
+
+
+def backbone_table(c: Comparison, repo: str | Path | None = None) -> pd.DataFrame | None:
+    """Where the experiments differ in model.backbone, one row per experiment in the form the seed
+    studies compare backbones in: the backbone, its weights, parameters and multiply-adds of the
+    model that ships, float32 and int8 file sizes, latency per image at 1 to N threads both ways,
+    fine-tuned accuracy with its 95% interval, and how often int8 agrees with float32. Read from
+    each experiment's results/quantize.json. None when no backbone was swept."""
+    if BACKBONE not in c.differing:
+        return None
+    repo, rows = find_root(repo), []
+    for _, r in c.experiments.iterrows():
+        q = details(repo, r.rev, "results/quantize.json") or {}
+        row = {"experiment": r["name"], "backbone": r[BACKBONE], "weights": short(r.get("model.weights")),
+               "parameters": _number(q.get("parameters"), 0), "multiply-adds (M)": _number(
+                   q["multiply_adds"] / 1e6 if q.get("multiply_adds") is not None else None, 0),
+               "float32 MB": _number(q["float_bytes"] / 1e6 if "float_bytes" in q else None, 2),
+               "int8 MB": _number(q["int8_bytes"] / 1e6 if "int8_bytes" in q else None, 2)}
+        for kind in ("float32", "int8"):
+            for threads, t in sorted((q.get("latency") or {}).get(kind, {}).items(), key=lambda kv: int(kv[0])):
+                row[f"{kind} ms, {threads} thread{'s' * (int(threads) > 1)}"] = _number(t["median_ms"], 2)
+        row["fine-tuned accuracy"] = interval(r.acc, r.acc_lo, r.acc_hi)
+        row[LABELS["agreement"]] = pct(r.agreement)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("experiment")
+
+
 # Figures (each returns a Figure and saves nothing)
 
 def tradeoff_figure(c: Comparison) -> plt.Figure:
@@ -417,7 +460,7 @@ def _sort_key(col: pd.Series) -> pd.Series:
 
 def _size_positions(col: pd.Series) -> pd.Series:
     """Where each data.train_per_class value sits on the size curve's log axis: a count at itself,
-    `all` at twice the largest count (it holds every image outside the hold-out, more than any
+    `all` at twice the largest count (it holds every train image, more than any
     count drawn; how many is not among exp_show's numbers)."""
     numbers = pd.to_numeric(col, errors="coerce").astype(float)
     largest = numbers.max() if numbers.notna().any() else 1.0

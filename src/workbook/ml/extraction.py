@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from workbook.ml.feature_cache import META, POOLED, fingerprint
-from workbook.ml.network import Split, preprocessing
+from workbook.ml.network import Split, backbone_name, preprocessing
 from workbook.ml.prepared import read_prepared
 from workbook.pipeline.atomic import atomic_path, write_json
 from workbook.pipeline.progress import progress
@@ -36,7 +36,7 @@ class Extractor:
         from workbook.ml.litert import Runner, float_tflite
 
         pixels = keras.Input(split.base.input.shape[1:])
-        cut = split.trunk(preprocessing()(pixels), training=False)
+        cut = split.trunk(preprocessing(backbone_name(split.base))(pixels), training=False)
         cut = cut if isinstance(cut, list) else [cut]
         outputs = [*cut, keras.layers.GlobalAveragePooling2D()(split.top(cut, training=False))] if pooled else cut
         self.run = Runner(float_tflite(keras.Model(pixels, outputs)))

@@ -61,10 +61,10 @@ class Unfrozen:
 def unfreeze(P, base, head) -> Unfrozen:
     """Seed everything from P.seed, then unfreeze the base's layers from fine_tune_at on (BatchNorm
     in inference mode) under the head: from the cached cut tensors, or from pixels (augment full)."""
-    from workbook.ml.network import build_top_classifier, set_fine_tuning, split_base
+    from workbook.ml.network import build_top_classifier, layer_index, set_fine_tuning, split_base
 
     seed_everything(P.seed)
-    k = P.finetune.fine_tune_at
+    k = layer_index(base, P.finetune.fine_tune_at)
     strategy = distribution(P.train.distribute)
     trained_base, trained_head = replica(base, strategy), replica(head, strategy)
     with strategy.scope():

@@ -1,10 +1,15 @@
-"""The one place that builds the network: MobileNetV2 base, its cut at fine_tune_at, the head.
+"""The one place that builds the network: the backbone (model.backbone, from keras.applications),
+its cut at fine_tune_at, the head.
 
 With the base frozen below `fine_tune_at` and BatchNorm in inference mode, everything below the
 cut is a fixed function of the image. `split_base` finds the cut generically: the outputs of
 frozen layers that feed trainable ones (for MobileNetV2 at 130: block_13_project_BN, the
 residual input, and block_14_depthwise_BN). The trunk maps pixels to those tensors once per
 image (the feature cache); the top maps them on to the base's output, as often as needed.
+
+Every model here takes raw pixels (0..255): `preprocessing` scales them as the backbone expects
+([-1, 1] for MobileNetV2 and InceptionV3), or passes them on to a backbone that scales them itself
+(MobileNetV3 and EfficientNet hold their Rescaling, and EfficientNet its Normalization).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from workbook.pipeline.params import BASE_LAYERS, ParamError, h5_problem, resolve
+from workbook.pipeline.params import BACKBONES, ParamError, h5_problem, resolve
 
 # model.weights: none draws the base's weights from this fixed seed, not from params.yaml's `seed`:
 # every stage builds the same base (the trunk saved with the model is the one the feature cache
@@ -23,30 +28,67 @@ from workbook.pipeline.params import BASE_LAYERS, ParamError, h5_problem, resolv
 RANDOM_INIT_SEED = 0
 
 
-def build_base(image_size: int, weights: str, root: Path | None = None, alpha: float = 1.0) -> keras.Model:
-    """MobileNetV2 (no top, width `alpha`) taking [-1, 1] inputs; weights: imagenet | none | .h5 path."""
+@dataclass(frozen=True)
+class Application:
+    """How keras.applications builds a backbone."""
+
+    constructor: str  # the keras.applications function
+    scales_itself: bool  # its input is raw pixels (a Rescaling inside); else [-1, 1]
+    takes_alpha: bool  # model.alpha reaches it
+    name: str  # as the reports name it
+
+
+APPLICATIONS = {
+    "mobilenet_v2": Application("MobileNetV2", False, True, "MobileNetV2"),
+    "mobilenet_v3_small": Application("MobileNetV3Small", True, True, "MobileNetV3-Small"),
+    "mobilenet_v3_large": Application("MobileNetV3Large", True, True, "MobileNetV3-Large"),
+    "efficientnet_b0": Application("EfficientNetB0", True, False, "EfficientNet-B0"),
+    "inception_v3": Application("InceptionV3", False, False, "InceptionV3"),
+}
+
+
+def build_base(image_size: int, weights: str, root: Path | None = None, alpha: float = 1.0,
+               backbone: str = "mobilenet_v2", include_top: bool = False) -> keras.Model:
+    """The backbone without its classifier (with it, `include_top`: the 1000 ImageNet classes),
+    width `alpha` where it takes one; weights: imagenet | none | an .h5 path. Its input is what
+    `preprocessing(backbone)` hands it."""
+    app = APPLICATIONS[backbone]
     source = None if weights == "none" else weights
     if weights == "none":
         keras.utils.set_random_seed(RANDOM_INIT_SEED)
+    dotted = "evaluate.baseline_weights" if include_top else "model.weights"
     if weights not in ("imagenet", "none"):
         path = resolve(weights, root or Path.cwd())
-        problem = h5_problem(path, with_top=False)
+        problem = h5_problem(path, with_top=include_top, backbone=backbone)
         if problem:
-            raise ParamError(f"params.yaml: model.weights = {weights!r}: {problem}")
+            raise ParamError(f"params.yaml: {dotted} = {weights!r}: {problem}")
         source = str(path)
+    options = {"alpha": alpha} if app.takes_alpha else {}
+    size = (image_size, image_size, 3)
+    build = getattr(keras.applications, app.constructor)
     try:
-        base = keras.applications.MobileNetV2(
-            input_shape=(image_size, image_size, 3), alpha=alpha, include_top=False, weights=source)
+        if include_top and source not in (None, "imagenet"):  # by order: the files' layer names are Keras 2's
+            base = build(input_shape=size, include_top=True, weights=None, **options)
+            base.load_weights(source)
+        else:
+            base = build(input_shape=size, include_top=include_top, weights=source, **options)
     except Exception as e:  # Keras raises ValueError, KeyError or OSError for files that do not fit
         if weights == "imagenet":
-            raise ParamError("params.yaml: model.weights = 'imagenet': Keras could not download the "
-                             f"weights ({e}); offline, give the path of the no-top .h5 file") from None
-        raise ParamError(f"params.yaml: model.weights = {weights!r}: does not fit MobileNetV2 "
-                         f"without top, alpha {alpha:g}, at {image_size} px ({type(e).__name__}: {e})") from None
-    if len(base.layers) != BASE_LAYERS:
-        raise AssertionError(f"MobileNetV2 has {len(base.layers)} layers, not {BASE_LAYERS}: "
-                             "update BASE_LAYERS in workbook/pipeline/params.py")
+            raise ParamError(f"params.yaml: {dotted} = 'imagenet': Keras could not download the "
+                             f"{app.name} weights ({e}); offline, give the path of the .h5 file") from None
+        raise ParamError(f"params.yaml: {dotted} = {weights!r}: does not fit {app.name}"
+                         f"{' with' if include_top else ' without'} top, alpha {alpha:g}, at {image_size} px "
+                         f"({type(e).__name__}: {e})") from None
+    expected = BACKBONES[backbone].layers
+    if not include_top and len(base.layers) != expected:
+        raise AssertionError(f"{app.name} has {len(base.layers)} layers, not {expected}: update BACKBONES in "
+                             "workbook/pipeline/params.py")
     return base
+
+
+def pretrained(P, root: Path | None = None) -> keras.Model:
+    """The base params.yaml names (model.*, at data.image_size): what every stage builds."""
+    return build_base(P.data.image_size, P.model.weights, root, P.model.alpha, P.model.backbone)
 
 
 def load_model(path: Path) -> keras.Model:
@@ -54,6 +96,21 @@ def load_model(path: Path) -> keras.Model:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: not there yet; run the stage that writes it (dvc repro)")
     return keras.models.load_model(path)
+
+
+def layer_index(base: keras.Model, at: int | str) -> int:
+    """finetune.fine_tune_at as an index into the base's layers: an index, or a layer's name."""
+    if isinstance(at, str):
+        names = [layer.name for layer in base.layers]
+        if at not in names:
+            close = __import__("difflib").get_close_matches(at, names, n=3)
+            raise ParamError(f"params.yaml: finetune.fine_tune_at = {at!r}: no layer of {base.name} is named so"
+                             + (f"; did you mean {', '.join(close)}?" if close else ""))
+        at = names.index(at)
+    if not 0 < at < len(base.layers):
+        raise ParamError(f"params.yaml: finetune.fine_tune_at = {at}: must be from 1 to "
+                         f"{len(base.layers) - 1} (the base has {len(base.layers)} layers)")
+    return at
 
 
 def cut_layer_names(base: keras.Model, fine_tune_at: int) -> list[str]:
@@ -83,11 +140,10 @@ class Split:
         return [tuple(t.shape[1:]) for t in self.top.inputs]
 
 
-def split_base(base: keras.Model, fine_tune_at: int) -> Split:
-    """Cut the base in two at `fine_tune_at`; the halves share the base's layers and weights."""
-    if not 0 < fine_tune_at < len(base.layers):
-        raise ParamError(f"params.yaml: finetune.fine_tune_at = {fine_tune_at}: must be from 1 to "
-                         f"{len(base.layers) - 1} (the base has {len(base.layers)} layers)")
+def split_base(base: keras.Model, fine_tune_at: int | str) -> Split:
+    """Cut the base in two at `fine_tune_at` (an index or a layer's name); the halves share the
+    base's layers and weights."""
+    fine_tune_at = layer_index(base, fine_tune_at)
     names = cut_layer_names(base, fine_tune_at)
     tensors = [base.get_layer(n).output for n in names]
     trunk = keras.Model(base.input, tensors, name="trunk")
@@ -95,8 +151,9 @@ def split_base(base: keras.Model, fine_tune_at: int) -> Split:
     return Split(base, fine_tune_at, names, trunk, top)
 
 
-def set_fine_tuning(base: keras.Model, fine_tune_at: int | None) -> None:
+def set_fine_tuning(base: keras.Model, fine_tune_at: int | str | None) -> None:
     """Freeze the whole base (None) or only the layers below `fine_tune_at`."""
+    fine_tune_at = None if fine_tune_at is None else layer_index(base, fine_tune_at)
     base.trainable = True
     for i, layer in enumerate(base.layers):
         layer.trainable = fine_tune_at is not None and i >= fine_tune_at
@@ -127,9 +184,22 @@ def build_head(n_classes: int, units: int, dropout: float, seed: int, features: 
     ], name="head")
 
 
-def preprocessing() -> keras.layers.Layer:
-    """Raw pixels in [0, 255] to MobileNetV2's [-1, 1], inside the model."""
+def preprocessing(backbone: str = "mobilenet_v2") -> keras.layers.Layer:
+    """Raw pixels in [0, 255] to what the backbone takes, inside the model: [-1, 1], or the pixels
+    as they are for a backbone that scales them itself."""
+    if APPLICATIONS[backbone].scales_itself:
+        return keras.layers.Identity(name="preprocess")
     return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
+
+
+def backbone_name(base: keras.Model) -> str:
+    """Which backbone a built base is (model.backbone's value), from its Keras name."""
+    known = {"mobilenetv2": "mobilenet_v2", "mobilenetv3small": "mobilenet_v3_small",
+             "mobilenetv3large": "mobilenet_v3_large", "efficientnetb0": "efficientnet_b0", "inception_v3": "inception_v3"}
+    for prefix, name in known.items():
+        if base.name.lower().startswith(prefix):
+            return name
+    raise ValueError(f"{base.name}: not one of the backbones ({', '.join(APPLICATIONS)})")
 
 
 def build_classifier(base: keras.Model, head: keras.Model, image_size: int, softmax: bool = True,
@@ -141,7 +211,7 @@ def build_classifier(base: keras.Model, head: keras.Model, image_size: int, soft
     """
     pixels = keras.Input((image_size, image_size, 3), name="pixels")
     x = augment(pixels) if augment is not None else pixels
-    x = preprocessing()(x)
+    x = preprocessing(backbone_name(base))(x)
     x = InferenceMode(base, name="base_inference")(x) if trainable else base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = head(x)

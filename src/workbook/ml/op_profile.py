@@ -170,8 +170,16 @@ def op_type(op: str, delegated: bool) -> str:
 
 
 def _blocks(rows: list[dict]) -> list[str]:
-    """The MobileNetV2 part of each op, from the op sequence alone: preprocess, stem, block_0 ..
-    block_16 (expand 1x1, depthwise, project 1x1, residual add), Conv_1, head."""
+    """The part of the network each op belongs to, from the op sequence alone, for networks of
+    inverted-residual blocks (MobileNets, EfficientNet): preprocess, stem, block_0 .. block_N
+    (expand 1x1, depthwise, project 1x1, residual add: MobileNetV2's 17 blocks are its block_0 ..
+    block_16), the last 1x1 conv (Conv_1), head. A network without depthwise convolutions
+    (InceptionV3) is one part, "network"."""
+    last = sum(1 for r in rows if r["delegated"] and "DWConv" in r["op"]) - 1
+    if last < 0:
+        return ["network" if r["delegated"] else "I/O quantize + softmax" if r["op"] in ("QUANTIZE", "DEQUANTIZE",
+                                                                                          "SOFTMAX") else "other"
+                for r in rows]
     out, dw, projected, conv1 = [], -1, False, False
     for r in rows:
         op = r["op"]
@@ -187,10 +195,10 @@ def _blocks(rows: list[dict]) -> list[str]:
         elif op.startswith("Fully Connected") and not projected:
             projected = True
             out.append(f"block_{dw}")
-        elif op.startswith("Fully Connected") and dw == 16 and not conv1:
+        elif op.startswith("Fully Connected") and dw == last and not conv1:
             conv1 = True
             out.append("Conv_1")
-        elif dw == 16 and conv1:
+        elif dw == last and conv1:
             out.append("head")
         elif op.startswith("Fully Connected"):
             out.append(f"block_{dw + 1}")

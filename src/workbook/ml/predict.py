@@ -19,8 +19,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def parts(classifier: keras.Model) -> tuple[keras.Model, keras.Model]:
     """The base and the head inside a saved classifier (see workbook.ml.network.build_classifier)."""
-    base = next(layer for layer in classifier.layers if layer.name.startswith("mobilenetv2"))
-    return base, classifier.get_layer("head")
+    head = classifier.get_layer("head")
+    base = next(layer for layer in classifier.layers if isinstance(layer, keras.Model) and layer is not head)
+    return base, head
 
 
 def finetuned_probs(classifier: keras.Model, d, fine_tune_at: int, batch: int = 256,

@@ -46,10 +46,58 @@ def read_pin(data_dvc: Path) -> Pin | None:
                          "record)") from None
 
 
-# MobileNetV2 (no top) has this many layers at any input size and width multiplier;
-# tests/test_model.py checks it against Keras, and workbook.ml.network.build_base checks it again.
-BASE_LAYERS = 154
-MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
+@dataclass(frozen=True)
+class Backbone:
+    """What the params need to know of a backbone (model.backbone): workbook.ml.network builds it
+    from keras.applications, and build_base and tests/test_model.py check these facts against Keras."""
+
+    layers: int  # layers without the classifier, at any input size and width
+    fine_tune_at: int  # finetune.fine_tune_at's default: the first layer fine-tuned
+    why: str  # that layer, and why there
+    min_size: int  # the smallest input side it takes
+    alphas: tuple[float, ...]  # width multipliers Keras has ImageNet weights for (model.alpha)
+    marks: tuple[str, ...]  # layer names a Keras .h5 file of its weights holds ("/" read as "_")
+    absent: tuple[str, ...] = ()  # and names such a file does not hold (those of a bigger sibling)
+
+
+# Each default fine-tunes about the share of the network that 130 of MobileNetV2's 154 layers do
+# (its last 24, 16%), starting at the block boundary nearest that share.
+BACKBONES = {
+    "mobilenet_v2": Backbone(154, 130, "block_14_depthwise_relu: the last 24 of 154 layers (16%), from the middle "
+                                       "of block 14 of 17", 32, (0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+                             ("Conv1", "Conv_1")),
+    "mobilenet_v3_small": Backbone(157, 139, "expanded_conv_10_expand: its last inverted-residual block and the "
+                                             "final 1x1 conv, 18 of 157 layers (11%; the block before would be 21%)",
+                                   32, (0.75, 1.0), ("expanded_conv_10_project",), ("expanded_conv_11_project",)),
+    "mobilenet_v3_large": Backbone(187, 154, "expanded_conv_13_expand: its last two inverted-residual blocks and the "
+                                             "final 1x1 conv, 33 of 187 layers (18%)", 32, (0.75, 1.0),
+                                   ("expanded_conv_14_project",)),
+    "efficientnet_b0": Backbone(237, 206, "block6d_expand_conv: its last two MBConv blocks (6d, 7a) and the top conv, "
+                                          "31 of 237 layers (13%; from block 6c it would be 19%)", 32, (1.0,),
+                                ("stem_conv", "top_conv", "block7a_project_conv"), ("block7b_project_conv",)),
+    "inception_v3": Backbone(311, 249, "the first layer after mixed8: its top two inception blocks (mixed9, mixed10), "
+                                       "62 of 311 layers (20%), as Keras's fine-tuning example trains it", 75, (1.0,),
+                             ("mixed8", "mixed10")),
+}
+DEFAULT = "default"  # finetune.fine_tune_at: the backbone's own (Backbone.fine_tune_at)
+MIN_IMAGE_SIZE = min(b.min_size for b in BACKBONES.values())
+
+
+def backbone_of(weights: Path) -> str | None:
+    """The backbone whose weights a Keras .h5 file holds (None: none of them), from its layer names."""
+    names = {n.replace("/", "_") for n in _h5_layer_names(weights)}
+    for name, b in BACKBONES.items():
+        if set(b.marks) <= names and not set(b.absent) & names:
+            return name
+    return None
+
+
+def _h5_layer_names(path: Path) -> list[str]:
+    import h5py  # only here: a check that needs no TensorFlow
+
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "model_weights" in f else f
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
 
 
 class ParamError(ValueError):
@@ -172,14 +220,11 @@ class Data:
     train_per_class: int | str = key(count_or_all(least=2))
 
 
-# MobileNetV2's width multipliers that Keras has ImageNet weights for.
-ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-
-
 @dataclass(frozen=True)
 class Model:
+    backbone: str = key(choice(*BACKBONES))
     weights: str = key(weights("imagenet", "none"))
-    alpha: float = key(one_of(*ALPHAS))
+    alpha: float = key(one_of(*sorted({a for b in BACKBONES.values() for a in b.alphas})))
 
 
 @dataclass(frozen=True)
@@ -208,9 +253,18 @@ class Train:
     distribute: str = key(choice("none", "mirrored"))
 
 
+def layer() -> Check:
+    """A layer's index (from 1), its name, or "default"."""
+    def check(v):
+        if (_is_int(v) and v >= 1) or (isinstance(v, str) and v.strip() and v == v.strip()):
+            return v
+        raise ValueError(f"must be a layer's index (1 or more), its name, or {DEFAULT}")
+    return check
+
+
 @dataclass(frozen=True)
 class Finetune:
-    fine_tune_at: int = key(integer(1, None))
+    fine_tune_at: int | str = key(layer())  # "default" is replaced by the backbone's own on loading
     lr_factor: float = key(number(0, 10, lo_open=True))
     epochs: int = key(integer(0, 1000))
     ship_margin: float = key(number(0, 1))
@@ -308,8 +362,16 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
 
     if p.tune.lr_min >= p.tune.lr_max:
         fail("tune.lr_min", f"must be below tune.lr_max ({p.tune.lr_max:g})")
-    if p.finetune.fine_tune_at >= BASE_LAYERS:
-        fail("finetune.fine_tune_at", f"must be below {BASE_LAYERS}, the number of base layers")
+    backbone = BACKBONES[p.model.backbone]
+    at = p.finetune.fine_tune_at
+    if _is_int(at) and at >= backbone.layers:
+        fail("finetune.fine_tune_at", f"must be below {backbone.layers}, the number of {p.model.backbone}'s layers")
+    if p.model.alpha not in backbone.alphas:
+        fail("model.alpha", f"{p.model.backbone} takes " + (", ".join(f"{a:g}" for a in backbone.alphas)
+                                                            if len(backbone.alphas) > 1 else "no width multiplier: 1")
+             + " (Keras has ImageNet weights for those)")
+    if p.data.image_size < backbone.min_size:
+        fail("data.image_size", f"{p.model.backbone} takes images of at least {backbone.min_size} pixels a side")
     if p.control.image_size > p.data.image_size:
         fail("control.image_size", f"must be at most data.image_size ({p.data.image_size}): the control "
              "is trained on the prepared images, shrunk")
@@ -330,7 +392,7 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
         value = p.get(dotted)
         if value in ("imagenet", "none"):
             continue
-        problem = h5_problem(resolve(value, root), with_top)
+        problem = h5_problem(resolve(value, root), with_top, p.model.backbone)
         if problem:
             fail(dotted, problem + (_queue_hint(value, root) if "no such file" in problem else ""))
 
@@ -343,21 +405,20 @@ def _queue_hint(path: str, root: Path) -> str:
             "relative paths point elsewhere: give an absolute path")
 
 
-def h5_problem(path: Path, with_top: bool) -> str | None:
-    """Why a Keras .h5 weights file cannot be MobileNetV2's (no top or with top), or None."""
+def h5_problem(path: Path, with_top: bool, backbone: str = "mobilenet_v2") -> str | None:
+    """Why a Keras .h5 weights file cannot be `backbone`'s (no top or with top), or None."""
     if not path.is_file():
         return f"no such file ({path})"
-    import h5py  # only here: a check that needs no TensorFlow
-
     try:
-        with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "model_weights" in f else f
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
+        names = _h5_layer_names(path)
     except (OSError, KeyError) as e:
         return f"not a Keras .h5 weights file ({path}: {e})"
+    held = backbone_of(path)
+    if held is None:
+        return f"{path} holds weights of none of the backbones ({', '.join(BACKBONES)})"
+    if held != backbone:
+        return f"{path} holds {held} weights, and model.backbone is {backbone}"
     has_top = any(n in ("Logits", "predictions") for n in names)
-    if not any(n in ("Conv1", "bn_Conv1") for n in names) or "Conv_1" not in names:
-        return f"{path} does not hold MobileNetV2 weights (no Conv1/Conv_1 layers)"
     if has_top and not with_top:
         return (f"{path} holds the with-top (classifier) weights; give the no-top file here "
                 "(the with-top one belongs to evaluate.baseline_weights)")
@@ -405,6 +466,9 @@ def load_params(path: str | Path | None = None, values: dict | None = None) -> P
         _overlay(raw, values)
     params = _build(Params, raw, "", file.name)
     _cross_checks(params, file.name, root)
+    if params.finetune.fine_tune_at == DEFAULT:
+        own = BACKBONES[params.model.backbone].fine_tune_at
+        params = dataclasses.replace(params, finetune=dataclasses.replace(params.finetune, fine_tune_at=own))
     return params
 
 

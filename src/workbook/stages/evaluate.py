@@ -37,34 +37,31 @@ class Baseline:
     note: str  # how it was computed, or why it was skipped
 
 
-def _with_top(weights: str, image_size: int, root: Path, alpha: float) -> keras.Model:
-    from workbook.pipeline.params import resolve
-
-    shape = (image_size, image_size, 3)
-    if weights == "imagenet":
-        return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights="imagenet")
-    model = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights=None)
-    model.load_weights(str(resolve(weights, root)))  # by order: the file's names are Keras 2's
-    return model
-
-
 def same_trunk(a: keras.Model, b: keras.Model) -> bool:
-    """True when every weight of base `a` equals the corresponding weight of model `b`."""
-    for layer in a.layers:
-        mine = layer.get_weights()
-        if not mine:
-            continue
-        try:
-            theirs = b.get_layer(layer.name).get_weights()
-        except ValueError:
-            return False
-        if len(mine) != len(theirs) or not all(np.array_equal(x, y) for x, y in zip(mine, theirs)):
+    """True when every weight of base `a` equals the weight in the same place of model `b` (its
+    layers in the same order, a classifier on top: layer names differ between builds)."""
+    if len(b.layers) < len(a.layers):
+        return False
+    for mine, theirs in zip(a.layers, b.layers):
+        x, y = mine.get_weights(), theirs.get_weights()
+        if len(x) != len(y) or not all(u.shape == v.shape and np.array_equal(u, v) for u, v in zip(x, y)):
             return False
     return True
 
 
+def _dense_top(full: keras.Model) -> keras.layers.Dense | None:
+    """The with-top network's classifier where it is one Dense layer on the pooled features
+    (MobileNetV2, EfficientNet, InceptionV3); None where it is more (MobileNetV3's convolutions)."""
+    try:
+        top = full.get_layer("predictions")
+    except ValueError:
+        return None
+    return top if isinstance(top, keras.layers.Dense) else None
+
+
 def baseline(weights: str, model_weights: str, image_size: int, classes: list[str], root: Path,
-             pooled_val: np.ndarray, val_files: list[str], alpha: float = 1.0) -> Baseline:
+             pooled_val: np.ndarray, val_files: list[str], alpha: float = 1.0,
+             backbone: str = "mobilenet_v2") -> Baseline:
     """The pretrained ImageNet classifier restricted to the N classes, with no training at all."""
     if weights == "none":
         return Baseline(None, "skipped: evaluate.baseline_weights is none")
@@ -74,27 +71,25 @@ def baseline(weights: str, model_weights: str, image_size: int, classes: list[st
         return Baseline(None, f"skipped: the classes are not ImageNet wnids (e.g. {', '.join(unknown)}), "
                               "so the ImageNet classifier has no output for them")
     try:
-        full = _with_top(weights, image_size, root, alpha)
+        full = build_base(image_size, weights, root, alpha, backbone, include_top=True)
     except Exception as e:  # no network for "imagenet", or a file that does not fit
         return Baseline(None, f"skipped: the with-top weights could not be loaded ({e})")
-    kernel, bias = full.get_layer("predictions").get_weights()
-    pretrained = build_base(image_size, model_weights, root, alpha)
-    if same_trunk(pretrained, full):
-        pooled = pooled_val
-        how = ("the cached pooled features times the classifier's Dense weights (its trunk is "
-               "the base the cache was computed with, checked weight by weight)")
-    else:
-        from workbook.ml.feeds import ImageBatches, predict
-        from workbook.ml.network import preprocessing
+    dense = _dense_top(full)
+    restricted = f"outputs restricted to the {len(idx)} classes"
+    if dense is not None and same_trunk(build_base(image_size, model_weights, root, alpha, backbone), full):
+        kernel, bias = dense.get_weights()
+        return Baseline(softmax(pooled_val @ kernel[:, idx] + bias[idx]),
+                        "computed from the cached pooled features times the classifier's Dense weights (its trunk "
+                        f"is the base the cache was computed with, checked weight by weight); {restricted}")
+    from workbook.ml.feeds import ImageBatches, predict
+    from workbook.ml.network import preprocessing
 
-        pixels = keras.Input((image_size, image_size, 3))
-        trunk = keras.Model(full.input, full.layers[-2].output)  # up to the global pooling
-        model = keras.Model(pixels, trunk(preprocessing()(pixels)))
-        pooled = predict(model, ImageBatches(val_files, np.zeros(len(val_files), int), 128, 0, shuffle=False),
-                         "baseline over val")
-        how = "its whole network over every val image (its trunk differs from model.weights)"
-    logits = pooled @ kernel[:, idx] + bias[idx]
-    return Baseline(softmax(logits), f"computed from {how}; outputs restricted to the {len(idx)} classes")
+    pixels = keras.Input((image_size, image_size, 3))
+    scores = predict(keras.Model(pixels, full(preprocessing(backbone)(pixels))),
+                     ImageBatches(val_files, np.zeros(len(val_files), int), 128, 0, shuffle=False), "baseline over val")
+    probs = scores[:, idx] / scores[:, idx].sum(axis=1, keepdims=True)  # its softmax over the N classes alone
+    why = "its trunk differs from model.weights" if dense is not None else "its classifier is more than one layer"
+    return Baseline(probs, f"computed from its whole network over every val image ({why}); {restricted}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +107,7 @@ class EvaluateResult(Summary):
     control: Accuracy  # the small CNN from scratch (control stage)
     vs_control: Paired  # fine-tuned (a) against the control (b), image by image
     vs_head: Paired  # fine-tuned (a) against the head before it (b)
-    shipped: str  # "fine-tuned" or "head": chosen by the finetune stage on the train hold-out
+    shipped: str  # "fine-tuned" or "head": chosen by the finetune stage on a hold-out of the drawn train images
     ship_reason: str
     seconds_per_epoch: dict[str, float]  # training time per epoch: head, fine-tuning, control
     baseline: Accuracy | None  # the no-training ImageNet classifier; None when it cannot apply
@@ -214,7 +209,7 @@ def predict(P, given: Inputs) -> Predictions:
     probs = {"fine-tuned": finetuned_probs(given.model, d, P.finetune.fine_tune_at),
              "head only": head_probs(given.head, d)}
     found = baseline(P.evaluate.baseline_weights, P.model.weights, P.data.image_size, d.classes,
-                     given.root, pooled, d.val_files, P.model.alpha)
+                     given.root, pooled, d.val_files, P.model.alpha, P.model.backbone)
     if found.probs is not None:
         probs["no-training baseline"] = found.probs
     probs["from scratch"] = saved_probs(given.control, len(d.y_val), "control")
@@ -224,9 +219,12 @@ def predict(P, given: Inputs) -> Predictions:
 def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
     """Accuracies with intervals, the paired test, per-class scores, confusions and mistakes;
     results/evaluate.json, the per-class table and the confusion matrix for `dvc plots`."""
-    from workbook.pipeline.params import BASE_LAYERS
+    from workbook.ml.network import layer_index
+    from workbook.ml.predict import parts
 
-    d, val, names, probs, k = given.data, given.val, given.names, predictions.probs, P.finetune.fine_tune_at
+    base = parts(given.model)[0]
+    d, val, names, probs = given.data, given.val, given.names, predictions.probs
+    k = layer_index(base, P.finetune.fine_tune_at)
     baseline_probs, control_probs = probs.get("no-training baseline"), probs["from scratch"]
     y, held_out = d.y_val, (val.origin == "ImageNet val").to_numpy()
     comparison, subset = _comparison(y, probs, names, held_out)
@@ -246,7 +244,7 @@ def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
         vs_baseline=paired(y, predicted, baseline_probs.argmax(axis=1)) if baseline_probs is not None else None,
         macro_f1=overall["macro_f1"], imagenet_val=subset,
         val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=given.finetune["train_images"],
-        fine_tune_at=k, layers_fine_tuned=BASE_LAYERS - k, names=names, comparison=comparison,
+        fine_tune_at=k, layers_fine_tuned=len(base.layers) - k, names=names, comparison=comparison,
         per_class=per_class, confusion=counts, confusion_normalised=normalised,
         confused=largest_confusions(counts, names),
         mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes,

@@ -69,10 +69,10 @@ class Cut:
 
 def cut(P, paths) -> Cut:
     """Step 1: the pretrained base (model.weights) cut at finetune.fine_tune_at, and the images."""
-    from workbook.ml.network import build_base, split_base
+    from workbook.ml.network import pretrained, split_base
     from workbook.ml.prepared import load_manifest
 
-    base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)
+    base = pretrained(P, paths.root)
     manifest, _ = load_manifest(paths.prepared)
     return Cut(split_base(base, P.finetune.fine_tune_at), {s: list(manifest[manifest.split == s].file)
                                                             for s in ("train", "val")}, P.features.dtype)

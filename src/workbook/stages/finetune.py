@@ -33,11 +33,12 @@ from workbook.ml.fine_tuning import (
 )
 from workbook.ml.fitting import Fit, one_batch, read_curves
 from workbook.ml.holdout import split
-from workbook.ml.network import build_base, build_classifier, load_model
+from workbook.ml.network import build_classifier, layer_index, load_model, pretrained
 from workbook.ml.predict import accuracy, finetuned_probs, head_probs
 from workbook.ml.selection import FINE_TUNED, Choice
 from workbook.ml.selection import choose as rule
 from workbook.pipeline.atomic import atomic_path
+from workbook.pipeline.params import BACKBONES
 
 __all__ = ["inputs", "choose", "unfreeze", "batches", "one_batch", "schedule", "train", "deployable", "ship", "save",
            "run"]
@@ -69,7 +70,7 @@ def inputs(P, paths) -> Inputs:
     images and, within them, the fit rows and the hold-out."""
     head_lr = tuned_rate(paths)
     chosen = split(Data.load(paths), P.tune.holdout, P.data.train_per_class, P.seed)
-    base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)
+    base = pretrained(P, paths.root)
     return Inputs(head_lr, head_lr * P.finetune.lr_factor, chosen.drawn, chosen.fit, chosen.held, base,
                   load_model(paths.head_model))
 
@@ -95,7 +96,7 @@ def choose(P, paths, given: Inputs) -> Selection:
     k = P.finetune.fine_tune_at
     head = load_model(paths.selection_head)
     head_score = accuracy(head_probs(head, given.held, "train"), given.held.y_train)
-    base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)
+    base = pretrained(P, paths.root)
     fitted = fine_tune(P, given.fit, base, head, given.lr)
     tuned_score = accuracy(finetuned_probs(fitted.model, given.held, k, set_name="train"), given.held.y_train)
     return Selection(rule(head_score, tuned_score, P.finetune.ship_margin), head_score, tuned_score,
@@ -118,8 +119,8 @@ def ship(P, paths, selection: Selection, model: keras.Model) -> Shipped:
     image) on a fresh pretrained base."""
     if selection.choice.model == FINE_TUNED:
         return Shipped(selection.choice, model)
-    pretrained = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha)  # fine-tuning changed `base`
-    return Shipped(selection.choice, build_classifier(pretrained, load_model(paths.head_model), P.data.image_size))
+    fresh = pretrained(P, paths.root)  # fine-tuning changed `base`
+    return Shipped(selection.choice, build_classifier(fresh, load_model(paths.head_model), P.data.image_size))
 
 
 @dataclass
@@ -131,7 +132,11 @@ class FinetuneResult(Summary):
     lr_factor: float
     lr: float  # the starting rate: head_lr x lr_factor, decaying to 0 along a cosine
     epochs: int
-    fine_tune_at: int
+    backbone: str  # model.backbone
+    fine_tune_at: int  # the first base layer trained, by index
+    fine_tune_from: str  # that layer's name
+    why: str  # why there: the backbone's default, or finetune.fine_tune_at as set
+    base_layers: int
     layers_trained: int  # base layers from fine_tune_at on
     layers_with_weights: int  # of those, the ones holding weights
     head_val_accuracy: float  # after head training
@@ -162,10 +167,15 @@ def save(P, paths, given: Inputs, model: keras.Model, fitted: Fit, selection: Se
     head_curves = read_curves(paths.live("train"), "train")
     curves = pd.concat([head_curves, fitted.curves], ignore_index=True)
     before, last = head_curves.iloc[-1], curves.iloc[-1]
-    k, base = P.finetune.fine_tune_at, given.base
+    base = given.base
+    k = layer_index(base, P.finetune.fine_tune_at)
+    own = BACKBONES[P.model.backbone]
+    why = (f"{P.model.backbone}'s default, {own.why}" if k == own.fine_tune_at else
+           f"finetune.fine_tune_at = {P.finetune.fine_tune_at!r} (the default would be {own.fine_tune_at}: {own.why})")
     result = FinetuneResult(
-        head_lr=given.head_lr, lr_factor=P.finetune.lr_factor, lr=given.lr, epochs=P.finetune.epochs, fine_tune_at=k,
-        layers_trained=len(base.layers) - k, layers_with_weights=sum(1 for layer in base.layers[k:] if layer.weights),
+        head_lr=given.head_lr, lr_factor=P.finetune.lr_factor, lr=given.lr, epochs=P.finetune.epochs,
+        backbone=P.model.backbone, fine_tune_at=k, fine_tune_from=base.layers[k].name, why=why,
+        base_layers=len(base.layers), layers_trained=len(base.layers) - k, layers_with_weights=sum(1 for layer in base.layers[k:] if layer.weights),
         head_val_accuracy=float(before.val_accuracy), val_accuracy=float(last.val_accuracy),
         val_loss=float(last.val_loss), val_accuracy_change=float(last.val_accuracy - before.val_accuracy),
         seconds=round(fitted.seconds, 1), seconds_per_epoch=fitted.seconds_per_epoch,

@@ -123,6 +123,9 @@ class QuantizeResult(Summary):
     """The quantize stage's result; its plain fields are results/quantize.json."""
 
     template = "quantize.md.j2"
+    backbone: str  # the network the model transfers
+    parameters: int  # of the model that ships
+    multiply_adds: int  # of one image through it
     float32: Accuracy  # the float32 TFLite model on every val image
     int8: Accuracy
     agreement: float  # share of val images where both models give the same top class
@@ -150,7 +153,7 @@ class QuantizeResult(Summary):
     op_table: pd.DataFrame  # the int8 model's ops, in execution order
     samples: pd.DataFrame  # one val image per class through the int8 model, top 3
     op_types: pd.DataFrame | None  # per kind of op: each model's microseconds, shares, ratio
-    op_blocks: pd.DataFrame | None  # per MobileNetV2 block, the same
+    op_blocks: pd.DataFrame | None  # per block of the network (op_profile), the same
 
     @property
     def speedup_2_threads(self) -> float | None:
@@ -161,7 +164,7 @@ class QuantizeResult(Summary):
         return self.float_bytes / self.int8_bytes
 
 
-def embed_metadata(model: bytes, names: list[str], kind: str) -> bytes:
+def embed_metadata(model: bytes, names: list[str], kind: str, backbone: str = "MobileNetV2") -> bytes:
     """The model with its TFLite metadata: what apps (MediaPipe Tasks, LiteRT's support library)
     read to name the classes and to normalise a float input."""
     from workbook import __version__
@@ -170,7 +173,7 @@ def embed_metadata(model: bytes, names: list[str], kind: str) -> bytes:
     image = "float32 RGB pixels 0..255" if kind == "float32" else "RGB pixels 0..255 as integers"
     return metadata.embed(
         model, name=f"Image classifier ({len(names)} classes, {kind})", version=__version__,
-        description=f"MobileNetV2 transfer-learnt by the workbook study. Input: a square image as {image}, "
+        description=f"{backbone} transfer-learnt by the workbook study. Input: a square image as {image}, "
                     "resized as the data stage does (shorter side, centre crop, bilinear). Output: a "
                     "probability per class, in the order of the embedded label file.",
         labels=names, normalization=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]) if kind == "float32" else None)
@@ -234,6 +237,14 @@ class Conversion:
     classes: list[str]
     names: list[str]  # readable class names, in class order: the label file inside both models
 
+    @property
+    def backbone(self) -> str:
+        """The network the model transfers, as the reports name it (MobileNetV2, ...)."""
+        from workbook.ml.network import APPLICATIONS, backbone_name
+        from workbook.ml.predict import parts
+
+        return APPLICATIONS[backbone_name(parts(self.model)[0])].name
+
     def settings(self) -> pd.DataFrame:
         """TFLite's converter settings for each model."""
         return pd.DataFrame({
@@ -268,7 +279,7 @@ def convert(P, paths, conversion: Conversion) -> dict[str, Classifier]:
     converted = classifier_tflite(conversion.model, representative_dataset(conversion.calibration),
                                   conversion.io_dtype)
     for name, content in converted.items():
-        write_model(files[name], embed_metadata(content, conversion.names, name))
+        write_model(files[name], embed_metadata(content, conversion.names, name, conversion.backbone))
     write_labels(paths.labels, conversion.names)
     models = {name: Classifier(path) for name, path in files.items()}
     check_raw_pixel_input(models["int8"], conversion.io_dtype)
@@ -291,6 +302,7 @@ def save(P, paths, conversion: Conversion, models: dict[str, Classifier]) -> Qua
     from workbook.analysis.scoring import confusions
     from workbook.ml import tflite_metadata as metadata
     from workbook.ml.inspection import ops
+    from workbook.ml.multiply_adds import forward
     from workbook.ml.op_profile import cpu_int8_support, profile
 
     Q, manifest, classes, names = P.quantize, conversion.manifest, conversion.classes, conversion.names
@@ -305,6 +317,8 @@ def save(P, paths, conversion: Conversion, models: dict[str, Classifier]) -> Qua
     sample = val.groupby("label").head(1)
     predicted = classify_as_files(int8, sample, metadata.read(files["int8"]).labels)
     result = QuantizeResult(
+        backbone=conversion.backbone, parameters=int(conversion.model.count_params()),
+        multiply_adds=forward(conversion.model),
         float32=Accuracy.of_predictions(y, probs["float32"].argmax(1)),
         int8=Accuracy.of_predictions(y, probs["int8"].argmax(1)),
         agreement=agreement(probs["float32"], probs["int8"]), disagreements=int(differ.sum()),

@@ -44,12 +44,12 @@ class Inputs:
 def inputs(P, paths) -> Inputs:
     """The chosen rate, the feature cache split into the drawn train images and, within them, the
     fit rows and the hold-out; the base too where the head trains from pixels."""
-    from workbook.ml.network import build_base
+    from workbook.ml.network import pretrained
 
     lr = tuned_rate(paths)
     chosen = split(Data.load(paths), P.tune.holdout, P.data.train_per_class, P.seed)
     full = P.train.augment == "full"  # through the pixels: the whole base runs every step
-    base = build_base(P.data.image_size, P.model.weights, paths.root, P.model.alpha) if full else None
+    base = pretrained(P, paths.root) if full else None
     return Inputs(lr, chosen.drawn, chosen.fit, len(chosen.held.y_train), base)
 
 

@@ -19,40 +19,13 @@ import time
 import keras
 import numpy as np
 
-
-def layer_multiply_adds(layer: keras.layers.Layer) -> int:
-    """Multiply-adds of `layer` for one sample, from its input and output shapes (0 for layers
-    without a weight matrix; a weight matrix of a kind not counted here raises)."""
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        out = layer.output.shape[1:]
-        return int(np.prod(out)) * int(np.prod(layer.kernel_size))
-    if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)):
-        out, fan_in = layer.output.shape[1:], layer.input.shape[-1] // layer.groups
-        return int(np.prod(out)) * int(np.prod(layer.kernel_size)) * int(fan_in)
-    if isinstance(layer, keras.layers.Dense):
-        return int(np.prod(layer.input.shape[1:])) * layer.units
-    if any(w.name.endswith("kernel") for w in layer.weights):
-        raise ValueError(f"{layer.name}: a {type(layer).__name__} layer, whose multiply-adds are not counted")
-    return 0
-
-
-def _weighted(model: keras.Model) -> list[int]:
-    """Multiply-adds of each weighted layer of `model` (nested models included), in graph order."""
-    out = []
-    for layer in model.layers:
-        out += _weighted(layer) if isinstance(layer, keras.Model) else [layer_multiply_adds(layer)]
-    return [m for m in out if m]
-
-
-def forward(*models: keras.Model) -> int:
-    """Multiply-adds of one sample through `models`, one after the other."""
-    return sum(sum(_weighted(m)) for m in models)
+from workbook.ml.multiply_adds import weighted_layers, forward
 
 
 def training(*models: keras.Model) -> int:
     """Multiply-adds of one training step's sample through `models`, all trained: forward, weight
     gradients, and input gradients for every weighted layer but the first."""
-    layers = [m for model in models for m in _weighted(model)]
+    layers = [m for model in models for m in weighted_layers(model)]
     return 2 * sum(layers) + sum(layers[1:])
 
 
@@ -63,7 +36,7 @@ def stage_multiply_adds(P, n_train: int, n_val: int, n_classes: int) -> dict[str
     from workbook.ml.holdout import sizes
     from workbook.ml.network import build_base, build_head, split_base
 
-    base = build_base(P.data.image_size, "none", alpha=P.model.alpha)  # shapes only
+    base = build_base(P.data.image_size, "none", alpha=P.model.alpha, backbone=P.model.backbone)  # shapes only
     split = split_base(base, P.finetune.fine_tune_at)
     head = build_head(n_classes, P.train.dense_units, P.train.dropout, P.seed, int(base.output.shape[-1]))
     full, trunk, top = forward(base), forward(split.trunk), forward(split.top)

@@ -132,7 +132,7 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
     train = manifest[manifest.split == "train"].sample(frac=1, random_state=P.seed).head(SAMPLE)
     sample = ImageBatches(list(train.file), train.y.to_numpy(), P.train.batch_size, P.seed, shuffle=False)
     batches = [sample[i] for i in range(len(sample))]
-    base = build_base(P.data.image_size, P.model.weights, repo, P.model.alpha)
+    base = pretrained(P, repo)
     head = build_head(len(classes), P.train.dense_units, P.train.dropout, P.seed)
     augment = augmentation(P.train.rotation, P.seed) if P.train.augment != "none" else None
 
@@ -181,7 +181,7 @@ def trunk_pass_seconds(P, repo: Path) -> float:
     from workbook.ml.prepared import load_manifest
 
     manifest, _ = load_manifest(repo / "data" / "prepared")
-    split = split_base(build_base(P.data.image_size, P.model.weights, repo, P.model.alpha), P.finetune.fine_tune_at)
+    split = split_base(pretrained(P, repo), P.finetune.fine_tune_at)
     run = Extractor(split, pooled=False)
     start = time.perf_counter()
     for batch in image_batches(list(manifest.file), P.features.batch_size):
