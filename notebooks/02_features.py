@@ -3,7 +3,7 @@
 #
 # **What it does.** With the base frozen below `finetune.fine_tune_at` and BatchNorm in inference
 # mode, everything below that index is a fixed function of the image. This stage runs that part
-# of MobileNetV2 once over every prepared image and stores its outputs: the tensors where frozen
+# of the backbone once over every prepared image and stores its outputs: the tensors where frozen
 # layers feed trainable ones (the *cut*), and the pooled output of the pretrained base. Every
 # later stage (each tuner trial, head training, fine-tuning, evaluation) starts from these files
 # instead of the pixels. With `train.augment: flip` the mirrored train images are cached too.

@@ -75,3 +75,24 @@ def test_the_scale_report_says_whether_the_1x_results_changed_against_the_older_
     assert "1x results against main: the same to the image (fine-tuned right 3827" in scale_report(same)
     moved = scaled({}, {}, against={**same["runs"]["1x"]["results"], "tune": {"best_lr": 7e-4}})
     assert "1x results against main: different: tuned rate: 0.0007 -> 0.0008" in scale_report(moved)
+
+
+def test_the_uncached_way_is_timed_on_the_prepared_images(tmp_path):
+    """bench's measurements of the uncached way, on a tiny prepared set (random weights): every
+    kind of pass gives a rate, and the trunk alone a time."""
+    import yaml
+    from conftest import make_folder_set, tiny_params
+
+    from workbook.pipeline.params import load_params
+    from workbook.stages import data
+    from workbook.tools.bench import trunk_pass_seconds, uncached_rates
+
+    images = make_folder_set(tmp_path / "images", corrupt=False)
+    data.prepare(str(images), None, 32, tmp_path, tmp_path / "data.dvc", tmp_path / "data" / "prepared")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(images, **{"model.backbone": "mobilenet_v3_small"})))
+    P = load_params(tmp_path / "params.yaml")
+    rates = uncached_rates(P, tmp_path)
+    assert rates.pop("sample_images") == 18
+    assert set(rates) == {"head_step", "finetune_step", "inference"} and all(r > 0 for r in rates.values())
+    assert trunk_pass_seconds(P, tmp_path) > 0

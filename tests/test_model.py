@@ -35,10 +35,6 @@ def random_bn_statistics(base, seed=0):
                 w.assign(draw[w.name.split("/")[-1]](w.shape))
 
 
-def test_layer_count_constant_matches_keras(base):
-    assert len(base.layers) == BASE_LAYERS
-
-
 def cache_against_pixels(base, split, head, size: int, folder, seed: int = 0, dtype: str = "float32"):
     """Logits of 12 random images two ways: from the cut tensors as the cache holds them (through
     LiteRT, as the features stage computes them), and from the pixels through the whole network."""
@@ -86,20 +82,10 @@ def test_logits_from_cached_tensors_equal_logits_from_pixels(base, fine_tune_at,
     """The exactness proof: cache the cut tensors (float32), run the rest, compare with pixels."""
     random_bn_statistics(base)
     head = model.build_head(5, 16, 0.2, seed=1)
-    split = model.split_base(base, fine_tune_at)
-    images = np.random.default_rng(fine_tune_at).integers(0, 256, (12, 64, 64, 3)).astype(np.uint8)
-    files = []
-    from PIL import Image
-    for i, a in enumerate(images):
-        files.append(str(tmp_path / f"{i}.png"))
-        Image.fromarray(a).save(files[-1])
-    extraction.write_cache(split, {"val": files}, tmp_path / "cache", 5, "float32", flip=False)
-    cache = Cache.open(tmp_path / "cache")
-    top = model.build_top_classifier(split, head)
-    cached = predict(top, CachedBatches(cache.cut("val"), np.zeros(12, int), 5, 0, shuffle=False))
-    direct = model.logits_from_pixels(base, head, images)
+    cached, direct, cache = cache_against_pixels(base, model.split_base(base, fine_tune_at), head, 64, tmp_path,
+                                                 seed=fine_tune_at)
     np.testing.assert_allclose(cached, direct, rtol=1e-4, atol=1e-4)
-    pooled = head(cache.pooled("val")).numpy()
+    pooled = head(np.asarray(cache.pooled("val"))).numpy()
     np.testing.assert_allclose(pooled, direct, rtol=1e-4, atol=1e-4)
 
 
@@ -188,3 +174,41 @@ def test_a_narrower_base_trains_with_random_weights():
     x = [rng.normal(size=(16, *s)).astype("float32") for s in split.cut_shapes]
     history = top.fit(x, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0).history
     assert np.isfinite(history["loss"]).all() and history["loss"][-1] < history["loss"][0]
+
+
+def test_efficientnet_sees_its_pixels_as_keras_imagenet_build_does_whatever_the_weights():
+    """Keras divides EfficientNet's normalised input by the standard deviation once more only when
+    it builds with weights="imagenet"; the workbook builds it without that layer and divides before
+    it: raw pixels through preprocessing then the base's own Rescaling and Normalization (whose mean
+    and variance its weights hold: ImageNet's mean and standard deviation) give (x/255 - mean) / sd."""
+    base = model.build_base(32, "none", backbone="efficientnet_b0")
+    rescale, normalise = base.layers[1], base.layers[2]
+    assert isinstance(rescale, keras.layers.Rescaling) and isinstance(normalise, keras.layers.Normalization)
+    mean, sd = np.array(model.EFFICIENTNET["mean"]), np.array(model.EFFICIENTNET["sd"])
+    reference = keras.layers.Normalization(mean=mean, variance=sd)  # as the ImageNet weights set it
+    x = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
+    seen = reference(rescale(model.preprocessing("efficientnet_b0")(x))).numpy()
+    np.testing.assert_allclose(seen, (x / 255 - mean) / sd, rtol=1e-4, atol=1e-4)
+
+
+def test_a_backbone_loads_a_weights_file_of_its_own_into_the_layers_it_always_has(tmp_path):
+    """An .h5 of EfficientNet weights (as Keras 2 saved them, by layer order) loads into the same
+    237 layers as no weights do; the baseline's classifier comes at the study's size from a file."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    def saved(m, path):
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, m)
+        return str(path)
+
+    no_top = saved(keras.applications.EfficientNetB0(input_shape=(64, 64, 3), include_top=False, weights=None),
+                   tmp_path / "no_top.h5")
+    top_model = keras.applications.EfficientNetB0(input_shape=(64, 64, 3), weights=None)
+    top = saved(top_model, tmp_path / "top.h5")
+    base = model.build_base(48, no_top, backbone="efficientnet_b0")
+    assert len(base.layers) == BACKBONES["efficientnet_b0"].layers
+    full = model.build_base(48, top, backbone="efficientnet_b0", include_top=True)
+    assert full.input_shape[1:] == (48, 48, 3) and full.output_shape[-1] == 1000
+    for mine, theirs in zip(full.get_weights(), top_model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)

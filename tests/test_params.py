@@ -243,3 +243,10 @@ def test_the_control_is_not_trained_above_the_prepared_size(tmp_path):
 def test_ship_margin_is_a_share_of_the_hold_out(tmp_path):
     assert load_params(write(tmp_path)).finetune.ship_margin == 0.01
     assert load_params(write(tmp_path, {"finetune.ship_margin": 0})).finetune.ship_margin == 0
+
+
+def test_the_hold_out_leaves_every_class_something_to_train_on(tmp_path):
+    assert load_params(write(tmp_path, {"data.train_per_class": 2, "tune.holdout": 0.5})).tune.holdout == 0.5
+    with pytest.raises(ParamError, match=r"tune\.holdout = 0\.6: would hold out every one of data\.train_per_class "
+                                         r"= 2 images of a class, leaving none to train on: at most 0\.5"):
+        load_params(write(tmp_path, {"data.train_per_class": 2, "tune.holdout": 0.6}))

@@ -1,4 +1,4 @@
-"""A reproducible transfer-learning study: MobileNetV2 on a folder set, run by DVC through papermill.
+"""A reproducible transfer-learning study: an ImageNet backbone on a folder set, run by DVC through papermill.
 
 Kept light on purpose: `python -m workbook run STAGE` checks params.yaml before a stage's notebook
 starts, and `classify`/`inspect` run models, without importing TensorFlow. Import the modules you

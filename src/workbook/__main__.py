@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="time the study two ways: the workbook's and the uncached one; with "
                        "--scale K, on K times the images beside the 1x study")
     p.add_argument("--data", required=True, help="the raw archive or folder set (data.source)")
-    p.add_argument("--weights", required=True, help="the no-top MobileNetV2 .h5 (model.weights)")
+    p.add_argument("--weights", required=True, help="the backbone's no-top .h5 (model.weights)")
     p.add_argument("--baseline-weights", help="the with-top .h5 (evaluate.baseline_weights)")
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--workdir", help="run in this folder (default: a temporary one, removed after)")

@@ -53,8 +53,8 @@ def image_grid(files: list[str], titles: list[str], columns: int, title: str = "
 
 def sample_grid(manifest: pd.DataFrame, names: dict[str, str], per_class: int) -> plt.Figure:
     """Random train images of every class in rows of `per_class` images: `per_class` of each class
-    (one row per class) up to MANY classes, fewer with more (2, 4 or 8 classes a row), so that the
-    grid stays as wide and grows by a row per few classes."""
+    (one row per class) up to MANY classes, fewer with more (4 classes a row up to 4 x MANY, then
+    8), so that the grid stays as wide and grows by a row per few classes."""
     train = manifest[manifest.split == "train"]
     n = train.label.nunique()
     each = per_class if n <= MANY else max(1, per_class // 4) if n <= 4 * MANY else max(1, per_class // 8)

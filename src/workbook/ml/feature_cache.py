@@ -20,7 +20,7 @@ import numpy as np
 from workbook.ml.prepared import load_manifest
 
 META = "cache.json"
-POOLED = "pooled"  # the base's globally pooled output (1280 values at alpha <= 1), beside the cut tensors
+POOLED = "pooled"  # the base's globally pooled output, beside the cut tensors
 
 
 def fingerprint(files: list[str]) -> str:
@@ -98,7 +98,7 @@ class Data:
 
     @property
     def features(self) -> int:
-        """Length of the cached pooled vectors (1280 for MobileNetV2 up to alpha 1.0)."""
+        """Length of the cached pooled vectors (the base's output channels: 1280 for MobileNetV2)."""
         return int(self.cache.pooled("train").shape[1])
 
     def restricted(self, rows: np.ndarray) -> "Data":

@@ -96,7 +96,8 @@ class CachedBatches(_Shuffled):
 
     def read(self, i: int, epoch: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """Batch i of `epoch`'s draw (None: this PyDataset's current epoch) as stored (float16
-        tensors stay float16), and its labels; the rows are read in file order."""
+        tensors stay float16), and its labels; each batch's picks sorted, so that where the set's
+        rows are in order (every set but the control's repeated ones) they are read in file order."""
         if epoch is None:
             order, mirror = self.order, self.mirror
         else:
@@ -124,7 +125,7 @@ class CachedBatches(_Shuffled):
     def dataset(self):
         """One epoch of these batches as a tf.data pipeline: the batches of epoch `order_epoch` (a
         variable, 0 at first) in the order indexing this PyDataset gives for that epoch, read from
-        the arrays (`read`) one batch ahead of the step that takes it. Keras iterates the pipeline
+        the arrays (`read`) up to two batches ahead of the step that takes them. Keras iterates the pipeline
         anew every epoch; `EpochOrder` points it at each epoch's draw.
 
         Which rows and views make each batch is decided here, in NumPy, from (seed, epoch); the

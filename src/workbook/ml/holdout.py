@@ -18,8 +18,8 @@ def holdout_size(n: int, fraction: float, least: int = 1) -> int:
 
 
 def holdout_rows(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of (fit, hold-out) of the images labelled `y`; stratified by class where every
-    class has two images, with at least one image of each class held out."""
+    """Row indices of (fit, hold-out) of the images labelled `y`, stratified by class where every
+    class has two images; at least as many held out as there are classes."""
     rows = np.arange(len(y))
     counts = np.bincount(y)
     stratify = y if counts[counts > 0].min() >= 2 else None
@@ -91,16 +91,16 @@ def sizes(n_train: int, per_class: int | str, n_classes: int, holdout: float) ->
     return drawn, drawn - held, held
 
 
-class Split(NamedTuple):
+class DrawnSets(NamedTuple):
     drawn: object  # a workbook.ml.feature_cache.Data: the drawn train images, val as it is
     fit: object  # the same with train the fit rows
     held: object  # the same with train the hold-out
 
 
-def split(d, holdout: float, per_class: int | str, seed: int) -> Split:
+def split(d, holdout: float, per_class: int | str, seed: int) -> DrawnSets:
     """`d` (a workbook.ml.feature_cache.Data) with train restricted to the drawn images, to the
     fit rows and to the hold-out (`training_rows`); the cached tensors indexed alike, val
     unchanged. Not imported here: the features stage reads that module, and no change to the draw
     should recompute the cache."""
     rows = training_rows(d.y_train, holdout, per_class, seed, d.classes)
-    return Split(d.restricted(rows.drawn), d.restricted(rows.fit), d.restricted(rows.held))
+    return DrawnSets(d.restricted(rows.drawn), d.restricted(rows.fit), d.restricted(rows.held))

@@ -9,11 +9,13 @@ image (the feature cache); the top maps them on to the base's output, as often a
 
 Every model here takes raw pixels (0..255): `preprocessing` scales them as the backbone expects
 ([-1, 1] for MobileNetV2 and InceptionV3), or passes them on to a backbone that scales them itself
-(MobileNetV3 and EfficientNet hold their Rescaling, and EfficientNet its Normalization).
+(MobileNetV3 holds its Rescaling; EfficientNet its Rescaling and Normalization, with a correction
+before them, EFFICIENTNET).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +35,29 @@ class Application:
     """How keras.applications builds a backbone."""
 
     constructor: str  # the keras.applications function
-    scales_itself: bool  # its input is raw pixels (a Rescaling inside); else [-1, 1]
+    scaling: str  # what `preprocessing` does to raw pixels: "[-1, 1]", "none" (it scales them itself),
+    # or "efficientnet" (see EFFICIENTNET)
     takes_alpha: bool  # model.alpha reaches it
     name: str  # as the reports name it
+    top_size: int | None = None  # the one input size Keras gives its ImageNet classifier at (None: any it has)
+    rebuilt: bool = False  # always built without weights, which are then loaded into it (see EFFICIENTNET)
 
 
 APPLICATIONS = {
-    "mobilenet_v2": Application("MobileNetV2", False, True, "MobileNetV2"),
-    "mobilenet_v3_small": Application("MobileNetV3Small", True, True, "MobileNetV3-Small"),
-    "mobilenet_v3_large": Application("MobileNetV3Large", True, True, "MobileNetV3-Large"),
-    "efficientnet_b0": Application("EfficientNetB0", True, False, "EfficientNet-B0"),
-    "inception_v3": Application("InceptionV3", False, False, "InceptionV3"),
+    "mobilenet_v2": Application("MobileNetV2", "[-1, 1]", True, "MobileNetV2"),
+    "mobilenet_v3_small": Application("MobileNetV3Small", "none", True, "MobileNetV3-Small", 224),
+    "mobilenet_v3_large": Application("MobileNetV3Large", "none", True, "MobileNetV3-Large", 224),
+    "efficientnet_b0": Application("EfficientNetB0", "efficientnet", False, "EfficientNet-B0", 224, rebuilt=True),
+    "inception_v3": Application("InceptionV3", "[-1, 1]", False, "InceptionV3", 299),
 }
+# EfficientNet scales raw pixels itself (Rescaling 1/255, Normalization), but Keras divides by the
+# ImageNet standard deviation a second time (one more Rescaling layer) only when it builds with
+# weights="imagenet" (keras/src/applications/efficientnet.py, tensorflow/tensorflow#49930): with a
+# weights file, or none, that layer is missing and the trunk would see other inputs than it was
+# trained on. The base is therefore always built without it (the same 237 layers at every weights)
+# and the same division done before it, as an affine map of the raw pixels per channel:
+# x -> x / sqrt(sd) + 255 mean (1 - 1 / sqrt(sd)) makes (x'/255 - mean) / sqrt(sd) = (x/255 - mean) / sd.
+EFFICIENTNET = {"mean": (0.485, 0.456, 0.406), "sd": (0.229, 0.224, 0.225)}
 
 
 def build_base(image_size: int, weights: str, root: Path | None = None, alpha: float = 1.0,
@@ -63,15 +76,24 @@ def build_base(image_size: int, weights: str, root: Path | None = None, alpha: f
         if problem:
             raise ParamError(f"params.yaml: {dotted} = {weights!r}: {problem}")
         source = str(path)
-    options = {"alpha": alpha} if app.takes_alpha else {}
-    size = (image_size, image_size, 3)
+    options = {"alpha": alpha, "input_shape": (image_size, image_size, 3), "include_top": include_top}
+    if not app.takes_alpha:
+        del options["alpha"]
     build = getattr(keras.applications, app.constructor)
+    # Keras builds it with its weights, except: files of a classifier (by order: their layer names are
+    # Keras 2's), a classifier at another size than its own, and a backbone always rebuilt
+    direct = source is None or not (app.rebuilt or include_top and (
+        source != "imagenet" or app.top_size not in (None, image_size)))
     try:
-        if include_top and source not in (None, "imagenet"):  # by order: the files' layer names are Keras 2's
-            base = build(input_shape=size, include_top=True, weights=None, **options)
-            base.load_weights(source)
+        if direct:
+            base = build(weights=source, **options)
         else:
-            base = build(input_shape=size, include_top=include_top, weights=source, **options)
+            base = build(weights=None, **options)
+            if source == "imagenet":
+                size = app.top_size if include_top and app.top_size else image_size
+                base.set_weights(build(weights="imagenet", **{**options, "input_shape": (size, size, 3)}).get_weights())
+            else:
+                base.load_weights(source)
     except Exception as e:  # Keras raises ValueError, KeyError or OSError for files that do not fit
         if weights == "imagenet":
             raise ParamError(f"params.yaml: {dotted} = 'imagenet': Keras could not download the "
@@ -173,7 +195,8 @@ class InferenceMode(keras.layers.Layer):
 
 
 def build_head(n_classes: int, units: int, dropout: float, seed: int, features: int = 1280) -> keras.Model:
-    """Dense(units, relu) -> Dropout -> Dense(n_classes) logits, on the pooled 1280 features."""
+    """Dense(units, relu) -> Dropout -> Dense(n_classes) logits, on the base's `features` pooled
+    values (1280 for MobileNetV2 up to alpha 1)."""
     init = keras.initializers.GlorotUniform(seed=seed)
     return keras.Sequential([
         keras.Input((features,)),
@@ -185,10 +208,15 @@ def build_head(n_classes: int, units: int, dropout: float, seed: int, features: 
 
 
 def preprocessing(backbone: str = "mobilenet_v2") -> keras.layers.Layer:
-    """Raw pixels in [0, 255] to what the backbone takes, inside the model: [-1, 1], or the pixels
-    as they are for a backbone that scales them itself."""
-    if APPLICATIONS[backbone].scales_itself:
+    """Raw pixels in [0, 255] to what the backbone takes, inside the model: [-1, 1], the pixels as
+    they are for a backbone that scales them itself, or EfficientNet's (see EFFICIENTNET)."""
+    scaling = APPLICATIONS[backbone].scaling
+    if scaling == "none":
         return keras.layers.Identity(name="preprocess")
+    if scaling == "efficientnet":
+        scale = [1 / math.sqrt(sd) for sd in EFFICIENTNET["sd"]]
+        offset = [255 * mean * (1 - k) for mean, k in zip(EFFICIENTNET["mean"], scale)]
+        return keras.layers.Rescaling(scale, offset=offset, name="preprocess")
     return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
 
 

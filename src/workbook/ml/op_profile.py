@@ -169,22 +169,24 @@ def op_type(op: str, delegated: bool) -> str:
     return op.split(" (")[0]
 
 
+MOBILENET_V2_BLOCKS = 17  # inverted-residual blocks, one depthwise convolution each, at every width
+
+
 def _blocks(rows: list[dict]) -> list[str]:
-    """The part of the network each op belongs to, from the op sequence alone, for networks of
-    inverted-residual blocks (MobileNets, EfficientNet): preprocess, stem, block_0 .. block_N
-    (expand 1x1, depthwise, project 1x1, residual add: MobileNetV2's 17 blocks are its block_0 ..
-    block_16), the last 1x1 conv (Conv_1), head. A network without depthwise convolutions
-    (InceptionV3) is one part, "network"."""
+    """The MobileNetV2 part of each op, from the op sequence alone: preprocess, stem, block_0 ..
+    block_16 (expand 1x1, depthwise, project 1x1, residual add), Conv_1, head. Another network (one
+    with another number of depthwise convolutions: the MobileNetV3s and EfficientNet add
+    squeeze-and-excite convolutions this reading would misplace; InceptionV3 has none) is one part,
+    "network"."""
+    outside = lambda r: "I/O quantize + softmax" if r["op"] in ("QUANTIZE", "DEQUANTIZE", "SOFTMAX") else "other"
     last = sum(1 for r in rows if r["delegated"] and "DWConv" in r["op"]) - 1
-    if last < 0:
-        return ["network" if r["delegated"] else "I/O quantize + softmax" if r["op"] in ("QUANTIZE", "DEQUANTIZE",
-                                                                                          "SOFTMAX") else "other"
-                for r in rows]
+    if last + 1 != MOBILENET_V2_BLOCKS:
+        return ["network" if r["delegated"] else outside(r) for r in rows]
     out, dw, projected, conv1 = [], -1, False, False
     for r in rows:
         op = r["op"]
         if not r["delegated"]:
-            out.append("I/O quantize + softmax" if r["op"] in ("QUANTIZE", "DEQUANTIZE", "SOFTMAX") else "other")
+            out.append(outside(r))
         elif "IGEMM" in op and dw < 0:
             out.append("stem conv")
         elif "DWConv" in op:

@@ -32,7 +32,8 @@ def finetuned_probs(classifier: keras.Model, d, fine_tune_at: int, batch: int = 
 
     base, head = parts(classifier)
     top = build_top_classifier(split_base(base, fine_tune_at), head)
-    return softmax(predict(top, _in_order(d.cache.cut(set_name), d.rows_of(set_name), batch), f"fine-tuned over {set_name}"))
+    batches = _in_order(d.cache.cut(set_name), d.rows_of(set_name), batch)
+    return softmax(predict(top, batches, f"fine-tuned over {set_name}"))
 
 
 def head_probs(head: keras.Model, d, set_name: str = "val", batch: int = 1024) -> np.ndarray:
@@ -40,7 +41,8 @@ def head_probs(head: keras.Model, d, set_name: str = "val", batch: int = 1024) -
     by batch."""
     from workbook.ml.feeds import predict
 
-    return softmax(predict(head, _in_order([d.cache.pooled(set_name)], d.rows_of(set_name), batch), f"head over {set_name}"))
+    batches = _in_order([d.cache.pooled(set_name)], d.rows_of(set_name), batch)
+    return softmax(predict(head, batches, f"head over {set_name}"))
 
 
 def _in_order(arrays: list[np.ndarray], rows: np.ndarray | None, batch: int):

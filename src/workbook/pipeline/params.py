@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 import yaml
 
+from workbook.pipeline.paths import DATA_RECORD
+
 ARCHIVE = re.compile(r"\.(tgz|tar\.gz|tar|zip)$", re.I)  # the archives data.source may name
-DATA_RECORD = "data.dvc"  # where the default images come from (`read_pin`)
 
 
 def is_url(source: str) -> bool:
@@ -216,7 +217,7 @@ class Data:
     checksum: str | None = key(checksum())
     image_size: int = key(integer(MIN_IMAGE_SIZE, 1024))
     # train images per class the models learn from, drawn per class from `seed` (val unchanged);
-    # at least 2: one of each class is held out to score the choices, one at least is fitted
+    # at least 2: some are held out to score the choices (tune.holdout), one at least is fitted
     train_per_class: int | str = key(count_or_all(least=2))
 
 
@@ -372,6 +373,10 @@ def _cross_checks(p: Params, file: str, root: Path) -> None:
              + " (Keras has ImageNet weights for those)")
     if p.data.image_size < backbone.min_size:
         fail("data.image_size", f"{p.model.backbone} takes images of at least {backbone.min_size} pixels a side")
+    per_class = p.data.train_per_class
+    if per_class != "all" and p.tune.holdout * per_class > per_class - 1:
+        fail("tune.holdout", f"would hold out every one of data.train_per_class = {per_class} images of a class, "
+             f"leaving none to train on: at most {(per_class - 1) / per_class:g} at that count")
     if p.control.image_size > p.data.image_size:
         fail("control.image_size", f"must be at most data.image_size ({p.data.image_size}): the control "
              "is trained on the prepared images, shrunk")

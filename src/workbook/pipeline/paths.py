@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+DATA_RECORD = "data.dvc"  # where the default images come from (workbook.pipeline.params.read_pin)
 LABELS_FILE = "labels.txt"  # shipped beside the model, one display name per line, in class order
 SCRATCH = "scratch"  # where notebooks run by hand write; ignored by git (.gitignore) and DVC (.dvcignore)
 
@@ -57,7 +58,7 @@ class Paths:
 
     @property
     def data_dvc(self) -> Path:
-        return self.root / "data.dvc"
+        return self.root / DATA_RECORD
 
     # download and data stages
     @property

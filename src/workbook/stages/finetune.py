@@ -175,7 +175,8 @@ def save(P, paths, given: Inputs, model: keras.Model, fitted: Fit, selection: Se
     result = FinetuneResult(
         head_lr=given.head_lr, lr_factor=P.finetune.lr_factor, lr=given.lr, epochs=P.finetune.epochs,
         backbone=P.model.backbone, fine_tune_at=k, fine_tune_from=base.layers[k].name, why=why,
-        base_layers=len(base.layers), layers_trained=len(base.layers) - k, layers_with_weights=sum(1 for layer in base.layers[k:] if layer.weights),
+        base_layers=len(base.layers), layers_trained=len(base.layers) - k,
+        layers_with_weights=sum(1 for layer in base.layers[k:] if layer.weights),
         head_val_accuracy=float(before.val_accuracy), val_accuracy=float(last.val_accuracy),
         val_loss=float(last.val_loss), val_accuracy_change=float(last.val_accuracy - before.val_accuracy),
         seconds=round(fitted.seconds, 1), seconds_per_epoch=fitted.seconds_per_epoch,

@@ -34,13 +34,18 @@ from workbook.pipeline.progress import progress
 ACCURACY_BATCH = 32  # images per interpreter run when scoring val: faster per image than 1
 
 
-def representative_files(manifest: pd.DataFrame, n: int, seed: int, per_class: int | str = ALL) -> list[str]:
-    """`n` of the drawn train images (`per_class` of each class: data.train_per_class, as the
-    models learned from them), drawn reproducibly with `seed` (all of them when there are fewer)."""
+def drawn_train(manifest: pd.DataFrame, per_class: int | str, seed: int) -> pd.DataFrame:
+    """The train images the models learned from: `per_class` of each class (data.train_per_class)."""
     from workbook.ml.holdout import draw_per_class
 
     train = manifest[manifest.split == "train"].reset_index(drop=True)
-    drawn = train.iloc[draw_per_class(train.y.to_numpy(), per_class, seed)].reset_index(drop=True)
+    return train.iloc[draw_per_class(train.y.to_numpy(), per_class, seed)].reset_index(drop=True)
+
+
+def representative_files(manifest: pd.DataFrame, n: int, seed: int, per_class: int | str = ALL) -> list[str]:
+    """`n` of the drawn train images (`drawn_train`), drawn reproducibly with `seed` (all of them
+    when there are fewer)."""
+    drawn = drawn_train(manifest, per_class, seed)
     rows = np.random.default_rng(seed).choice(len(drawn), size=min(n, len(drawn)), replace=False)
     return [drawn.file[i] for i in rows]
 
@@ -266,7 +271,7 @@ def converter(P, paths) -> Conversion:
     names = list(imagenet.display_names(classes).values())
     per_class = P.data.train_per_class
     calibration = representative_files(manifest, P.quantize.representative_samples, P.seed, per_class)
-    drawn = int((manifest.split == "train").sum()) if per_class == ALL else per_class * len(classes)
+    drawn = len(drawn_train(manifest, per_class, P.seed))
     return Conversion(load_model(paths.model), P.quantize.io_dtype, calibration, drawn, manifest, classes, names)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from workbook.analysis.formatting import NA, interval, missing, pct
@@ -260,6 +261,7 @@ class Page:
     key_figures: list[tuple[Shown, Shown]]  # a headline number and the one to compare it with
     compare: str | None  # reports/compare.html when it exists
     headline: dict[str, float | None]  # metrics/study.json
+    backbone: str | None  # the network the shipped model transfers (quantize), where known
 
     def rows(self) -> list[dict]:
         """Every headline number, one row each (for the notebook's table)."""
@@ -318,7 +320,8 @@ def build(paths: Paths) -> Page:
     return Page([section_view(paths, results, s) for s in SECTIONS],
                 all_verdicts(results.get("evaluate"), results.get("quantize")), accuracy_chart(results),
                 latency_rows(results), stage_rows(paths, results), total(results, "wall_s"),
-                total(results, "notebook_s"), key_figures, report_link(paths, "compare"), headline(results))
+                total(results, "notebook_s"), key_figures, report_link(paths, "compare"), headline(results),
+                lookup(results, "quantize.backbone")[0])
 
 
 def render(page: Page) -> str:

@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from workbook.ml.multiply_adds import weighted_layers, forward
+from workbook.ml.multiply_adds import forward, weighted_layers
 
 
 def training(*models: keras.Model) -> int:

@@ -120,9 +120,9 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
     from workbook.ml.fitting import compile_classifier, seed_everything
     from workbook.ml.network import (
         augmentation,
-        build_base,
         build_classifier,
         build_head,
+        pretrained,
         set_fine_tuning,
     )
     from workbook.ml.prepared import load_manifest
@@ -133,7 +133,7 @@ def uncached_rates(P, repo: Path) -> dict[str, float]:
     sample = ImageBatches(list(train.file), train.y.to_numpy(), P.train.batch_size, P.seed, shuffle=False)
     batches = [sample[i] for i in range(len(sample))]
     base = pretrained(P, repo)
-    head = build_head(len(classes), P.train.dense_units, P.train.dropout, P.seed)
+    head = build_head(len(classes), P.train.dense_units, P.train.dropout, P.seed, int(base.output.shape[-1]))
     augment = augmentation(P.train.rotation, P.seed) if P.train.augment != "none" else None
 
     def fit_rate(fine_tune_at):
@@ -177,7 +177,7 @@ def trunk_pass_seconds(P, repo: Path) -> float:
     """One plain forward pass of the trunk (below the cut) over every image, reading included,
     with the engine the feature cache uses (LiteRT): what that engine needs for the trunk alone."""
     from workbook.ml.extraction import Extractor, image_batches
-    from workbook.ml.network import build_base, split_base
+    from workbook.ml.network import pretrained, split_base
     from workbook.ml.prepared import load_manifest
 
     manifest, _ = load_manifest(repo / "data" / "prepared")
@@ -333,9 +333,9 @@ def disk_bytes(*paths: Path) -> int:
 def outputs_bytes(repo: Path) -> int:
     """Bytes on disk of every output dvc.yaml declares (the study's own files)."""
     from workbook.pipeline.contract import declared_outputs
-    from workbook.pipeline.paths import STAGES
 
-    return disk_bytes(*{repo / o for s in ("download", *STAGES) for o in declared_outputs(s, repo)})
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]  # that study's own (an older one's too)
+    return disk_bytes(*{repo / o for s in stages for o in declared_outputs(s, repo)})
 
 
 def study_at(code: Path, dest: Path, source: Path, weights: str, baseline_weights: str | None) -> dict:
