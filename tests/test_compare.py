@@ -423,3 +423,25 @@ def test_a_backbone_sweep_gets_a_table_of_sizes_latencies_and_accuracies(monkeyp
     # an experiment whose results file cannot be read keeps its row, its numbers n/a
     assert table.loc["exp-efficientnet_b0", "parameters"] == "n/a"
     assert compare.backbone_table(compare.from_rows(sweep(), PARAMS), REPO) is None, "no backbone swept: no table"
+
+
+def test_a_backbone_sweep_figure_colours_only_what_varies_apart_and_keeps_long_names_short():
+    params = PARAMS + ["model.backbone"]
+    weights = "/shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    rows = [exp_row(f"exp-{b}", headline(acc), model__backbone=b, model__weights=w)
+            for b, acc, w in (("mobilenet_v2", 0.97, weights), ("efficientnet_b0", 0.1, "none"),
+                              ("inception_v3", 0.2, "none"))]
+    c = compare.from_rows(rows, params)
+    assert compare.label(weights) == "mobilenet_v2…4_no_top.h5" and compare.label("none") == "none"
+    fig = compare.param_figure(c)
+    panels = {ax.get_xlabel(): ax for ax in fig.axes}
+    by_backbone, by_weights = panels["model.backbone"], panels["model.weights"]
+    # the weights follow from the backbone: one colour, no legend; along the weights, the backbones
+    assert by_backbone.get_legend() is None
+    assert [t.get_text() for t in by_weights.get_xticklabels()] == ["mobilenet_v2…4_no_top.h5", "none"]
+    legend = by_weights.get_legend()
+    assert legend.get_title().get_text() == "model.backbone"
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["efficientnet_b0", "inception_v3", "mobilenet_v2"]
+    fig = compare.tradeoff_figure(c)
+    assert "mobilenet_v2…4_no_top.h5, mobilenet_v2" in [t.get_text() for t in fig.legends[0].get_texts()]
+    matplotlib.pyplot.close("all")

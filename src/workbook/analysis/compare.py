@@ -161,13 +161,15 @@ def pareto_front(df: pd.DataFrame, up: str = "acc", down: str = "int8_ms") -> pd
     return pd.Series(known & ~dominated, index=df.index)
 
 
-def config_labels(c: Comparison, params: list[str] | None = None) -> pd.Series:
-    """Each row's values of `params` (default: the swept ones) as "name=value, ...", or ALL."""
+def config_labels(c: Comparison, params: list[str] | None = None, names: bool = True) -> pd.Series:
+    """Each row's values of `params` (default: the swept ones) as "name=value, ...", or the values
+    alone (`names=False`, where a legend's title names the params), or ALL."""
     params = c.swept if params is None else params
     df = c.experiments
     if not params:
         return pd.Series(ALL, index=df.index)
-    return df[params].apply(lambda row: ", ".join(f"{p}={short(v)}" for p, v in row.items()), axis=1)
+    value = lambda p, v: f"{p}={label(v)}" if names else label(v)
+    return df[params].apply(lambda row: ", ".join(value(p, v) for p, v in row.items()), axis=1)
 
 
 # Tables for display: numbers as text, as the page shows them
@@ -251,7 +253,7 @@ def backbone_table(c: Comparison, repo: str | Path | None = None) -> pd.DataFram
 def tradeoff_figure(c: Comparison) -> plt.Figure:
     """Fine-tuned accuracy (95% interval as the error bar) against the int8 model's latency and
     its size, one colour per swept configuration, the Pareto front drawn and its points named."""
-    df, labels = c.experiments, config_labels(c)
+    df, labels = c.experiments, config_labels(c, names=False)
     colours = dict(zip(labels.unique(), sns.color_palette(n_colors=labels.nunique())))
     fig, axes = plt.subplots(1, len(COSTS), figsize=(12, 5), sharey=True, layout="constrained")
     for ax, (cost, title) in zip(axes, COSTS.items()):
@@ -293,15 +295,20 @@ def param_figure(c: Comparison) -> plt.Figure:
         ax.set_visible(False)
     grouped = False
     for ax, p in zip(axes.flat, params):
-        order = list(dict.fromkeys(df[p].sort_values(na_position="last", key=_sort_key).map(short)))
-        others = config_labels(c, [q for q in c.swept if q != p])
+        order = list(dict.fromkeys(df[p].sort_values(na_position="last", key=_sort_key).map(label)))
+        rest = [q for q in c.swept if q != p]
+        others = config_labels(c, rest, names=False)
+        # colours only where the other swept params vary apart from p (not where they follow from
+        # it, as the weights follow from the backbone in a backbone sweep)
+        if others.groupby(df[p].map(label)).nunique().max() == 1:
+            others = pd.Series(ALL, index=df.index)
         colours = dict(zip(others.unique(), sns.color_palette(n_colors=others.nunique())))
         dodge = {h: 0.5 * (i + 0.5) / len(colours) - 0.25 for i, h in enumerate(colours)}
         # seed groups share every value of a swept param; along anything else each run is alone
         groups = df.groupby(c.swept, dropna=False, sort=False) if p in c.swept else df.groupby(df.index)
         for _, g in groups:
             hue = others[g.index[0]]
-            x = order.index(short(g[p].iloc[0])) + dodge[hue]
+            x = order.index(label(g[p].iloc[0])) + dodge[hue]
             # a group's runs side by side left of its mean, so that no dot hides behind the diamond
             runs = x - 0.02 - np.linspace(0.08, 0, len(g)) if len(g) > 1 else np.full(1, x)
             ax.errorbar(runs, g.acc, yerr=_yerr(g, "acc"), fmt="o", ms=4, alpha=0.6, capsize=2,
@@ -315,7 +322,7 @@ def param_figure(c: Comparison) -> plt.Figure:
         ax.set(xlabel=p, xlim=(-0.6, len(order) - 0.4), title=f"Accuracy by {p}")
         if len(colours) > 1:
             ax.legend([Line2D([], [], marker="o", ls="", color=v) for v in colours.values()], list(colours),
-                      fontsize=8, loc="best")
+                      title=", ".join(rest), fontsize=8, title_fontsize=8, loc="best")
     axes[0, 0].set_ylabel("fine-tuned val accuracy")
     axes[0, 0].yaxis.set_major_formatter(PercentFormatter(1.0))
     keys = [(Line2D([], [], marker="o", color="0.4", ms=4), "a run, 95% interval")]
@@ -410,6 +417,16 @@ def short(v) -> str:
         return f"{v:g}"
     v = str(v)
     return (PurePosixPath(v.rstrip("/")).name or v) if "/" in v else v
+
+
+def label(v, width: int = 24) -> str:
+    """`short(v)` for a figure, at most `width` characters: a longer one keeps its start and end
+    (a weights file's name), so that ticks and legends leave the axes room."""
+    text = short(v)
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep - keep // 2] + "…" + text[-(keep // 2):]
 
 
 def _apart(points: pd.DataFrame, x: str, y: str, ax: plt.Axes, room: float = 0.06) -> pd.DataFrame:
