@@ -22,6 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """The scopes that run a tiny study (marked slow) first: pytest-xdist hands each module or class
+    to a worker in this order (pyproject turns its reordering off), so that no study starts last
+    while the other worker idles."""
+    scope = lambda item: item.nodeid.rsplit("::", 1)[0]  # xdist's loadscope unit
+    slow = {scope(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: scope(item) not in slow)
+
+
 def draw(label: int, seed: int, size: int = 40, mode: str = "RGB") -> Image.Image:
     """A picture a small network can tell apart by class: a class-coloured bar on noise."""
     rng = np.random.default_rng(seed)
