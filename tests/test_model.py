@@ -148,6 +148,13 @@ def test_fine_tune_at_out_of_range_is_a_param_error(base):
         model.split_base(base, len(base.layers))
 
 
+def test_fine_tune_at_by_name_is_that_layer_and_a_misspelt_one_a_param_error_with_the_nearest(base):
+    assert model.layer_index(base, "block_14_depthwise_relu") == 130
+    with pytest.raises(ParamError, match="finetune.fine_tune_at = 'block_14_depthwise_rel': no layer .* "
+                                         "did you mean block_14_depthwise_relu"):
+        model.layer_index(base, "block_14_depthwise_rel")
+
+
 def test_weights_that_do_not_fit_are_a_param_error(tmp_path):
     import h5py
     path = tmp_path / "w.h5"

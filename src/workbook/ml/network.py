@@ -15,6 +15,7 @@ before them, EFFICIENTNET).
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ def layer_index(base: keras.Model, at: int | str) -> int:
     if isinstance(at, str):
         names = [layer.name for layer in base.layers]
         if at not in names:
-            close = __import__("difflib").get_close_matches(at, names, n=3)
+            close = difflib.get_close_matches(at, names, n=3)
             raise ParamError(f"params.yaml: finetune.fine_tune_at = {at!r}: no layer of {base.name} is named so"
                              + (f"; did you mean {', '.join(close)}?" if close else ""))
         at = names.index(at)
