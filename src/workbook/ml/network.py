@@ -222,11 +222,11 @@ def preprocessing(backbone: str = "mobilenet_v2") -> keras.layers.Layer:
 
 
 def backbone_name(base: keras.Model) -> str:
-    """Which backbone a built base is (model.backbone's value), from its Keras name."""
-    known = {"mobilenetv2": "mobilenet_v2", "mobilenetv3small": "mobilenet_v3_small",
-             "mobilenetv3large": "mobilenet_v3_large", "efficientnetb0": "efficientnet_b0", "inception_v3": "inception_v3"}
-    for prefix, name in known.items():
-        if base.name.lower().startswith(prefix):
+    """Which backbone a built base is (model.backbone's value), from its Keras name: its constructor's
+    ("mobilenetv2_1.00_224", "MobileNetV3Small", "inception_v3")."""
+    keras_name = base.name.lower().replace("_", "")
+    for name, app in APPLICATIONS.items():
+        if keras_name.startswith(app.constructor.lower()):
             return name
     raise ValueError(f"{base.name}: not one of the backbones ({', '.join(APPLICATIONS)})")
 

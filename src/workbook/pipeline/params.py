@@ -84,9 +84,9 @@ DEFAULT = "default"  # finetune.fine_tune_at: the backbone's own (Backbone.fine_
 MIN_IMAGE_SIZE = min(b.min_size for b in BACKBONES.values())
 
 
-def backbone_of(weights: Path) -> str | None:
-    """The backbone whose weights a Keras .h5 file holds (None: none of them), from its layer names."""
-    names = {n.replace("/", "_") for n in _h5_layer_names(weights)}
+def backbone_of(layer_names: list[str]) -> str | None:
+    """The backbone whose weights a Keras .h5 file with these layer names holds (None: none of them)."""
+    names = {n.replace("/", "_") for n in layer_names}
     for name, b in BACKBONES.items():
         if set(b.marks) <= names and not set(b.absent) & names:
             return name
@@ -418,7 +418,7 @@ def h5_problem(path: Path, with_top: bool, backbone: str = "mobilenet_v2") -> st
         names = _h5_layer_names(path)
     except (OSError, KeyError) as e:
         return f"not a Keras .h5 weights file ({path}: {e})"
-    held = backbone_of(path)
+    held = backbone_of(names)
     if held is None:
         return f"{path} holds weights of none of the backbones ({', '.join(BACKBONES)})"
     if held != backbone:

@@ -219,12 +219,7 @@ def predict(P, given: Inputs) -> Predictions:
 def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
     """Accuracies with intervals, the paired test, per-class scores, confusions and mistakes;
     results/evaluate.json, the per-class table and the confusion matrix for `dvc plots`."""
-    from workbook.ml.network import layer_index
-    from workbook.ml.predict import parts
-
-    base = parts(given.model)[0]
     d, val, names, probs = given.data, given.val, given.names, predictions.probs
-    k = layer_index(base, P.finetune.fine_tune_at)
     baseline_probs, control_probs = probs.get("no-training baseline"), probs["from scratch"]
     y, held_out = d.y_val, (val.origin == "ImageNet val").to_numpy()
     comparison, subset = _comparison(y, probs, names, held_out)
@@ -244,7 +239,7 @@ def save(P, paths, given: Inputs, predictions: Predictions) -> EvaluateResult:
         vs_baseline=paired(y, predicted, baseline_probs.argmax(axis=1)) if baseline_probs is not None else None,
         macro_f1=overall["macro_f1"], imagenet_val=subset,
         val_seen_in_pretraining=int((val.origin == "ImageNet train").sum()), train_images=given.finetune["train_images"],
-        fine_tune_at=k, layers_fine_tuned=len(base.layers) - k, names=names, comparison=comparison,
+        fine_tune_at=given.finetune["fine_tune_at"], layers_fine_tuned=given.finetune["layers_trained"], names=names, comparison=comparison,
         per_class=per_class, confusion=counts, confusion_normalised=normalised,
         confused=largest_confusions(counts, names),
         mistakes=confident_mistakes(y, probs["fine-tuned"], d.val_files, names, P.evaluate.mistakes,
